@@ -1,0 +1,277 @@
+"""Gaussian filterbank attention (paper section 3.2, eq. 19-29) and the non-attentive read/write.
+
+Images inside DRAW are kept channels-first, `[batch, C, H, W]`, so that the filterbank products are
+plain batched matrix products; the same filters are applied to every channel. Pixel coordinates are
+1-based as in the paper: with g~ = 0 the centre is (A + 1) / 2.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import keras
+import tensorflow as tf
+
+# Attention window in pixel units, each field of shape [batch].
+Window = collections.namedtuple("Window", ["gx", "gy", "sigma2", "delta", "gamma"])
+
+NUM_WINDOW_PARAMS = 5  # g~x, g~y, log sigma^2, log delta~, log gamma
+
+
+def decode_window(params, image_height, image_width, grid_size):
+    """Eq. 21-24: maps the linear outputs [..., 5] of W(h_dec) to a `Window` in pixel units."""
+    gx_t, gy_t, log_sigma2, log_delta_t, log_gamma = tf.unstack(params, axis=-1)
+    gx = (image_width + 1) / 2.0 * (gx_t + 1.0)
+    gy = (image_height + 1) / 2.0 * (gy_t + 1.0)
+    stride_scale = (max(image_width, image_height) - 1) / max(grid_size - 1, 1)
+    delta = stride_scale * tf.exp(log_delta_t)
+    return Window(gx=gx, gy=gy, sigma2=tf.exp(log_sigma2), delta=delta, gamma=tf.exp(log_gamma))
+
+
+def filterbank_matrix(centre, delta, sigma2, grid_size, length, eps=1e-8):
+    """Eq. 19-20 and 25-26 along one axis: F [batch, N, length], each row normalised to sum 1.
+
+    mu_i = centre + (i - N/2 - 0.5) * delta for i = 1..N and F[i, a] ∝ exp(-(a - mu_i)^2 / (2 sigma^2))
+    for pixel a = 1..length. `sigma2` is the variance sigma^2 (not squared again).
+    """
+    dtype = centre.dtype
+    offsets = tf.range(1, grid_size + 1, dtype=dtype) - grid_size / 2.0 - 0.5
+    mu = centre[:, None] + offsets[None, :] * delta[:, None]  # [batch, N]
+    pixels = tf.range(1, length + 1, dtype=dtype)  # [length]
+    sq_dist = tf.square(pixels[None, None, :] - mu[:, :, None])  # [batch, N, length]
+    f = tf.exp(-sq_dist / (2.0 * sigma2[:, None, None]))
+    return f / (tf.reduce_sum(f, axis=-1, keepdims=True) + eps)
+
+
+def filterbanks(window, grid_size, image_height, image_width, eps=1e-8):
+    """(F_X [batch, N, A], F_Y [batch, N, B]) for a window."""
+    fx = filterbank_matrix(window.gx, window.delta, window.sigma2, grid_size, image_width, eps)
+    fy = filterbank_matrix(window.gy, window.delta, window.sigma2, grid_size, image_height, eps)
+    return fx, fy
+
+
+def apply_read(images, fx, fy, gamma):
+    """Eq. 27: gamma * F_Y x F_X^T for every channel. images [batch, K, B, A] -> [batch, K, N, N]."""
+    rows = tf.matmul(fy[:, None], images)  # [batch, K, N, A]
+    glimpse = tf.matmul(rows, fx[:, None], transpose_b=True)  # [batch, K, N, N]
+    return glimpse * gamma[:, None, None, None]
+
+
+def apply_write(patch, fx, fy, gamma):
+    """Eq. 29: (1 / gamma) F_Y^T w F_X for every channel. patch [batch, C, N, N] -> [batch, C, B, A]."""
+    cols = tf.matmul(fy[:, None], patch, transpose_a=True)  # [batch, C, B, N]
+    image = tf.matmul(cols, fx[:, None])  # [batch, C, B, A]
+    return image / gamma[:, None, None, None]
+
+
+def _check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}.")
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class AttentionWindow(keras.layers.Layer):
+    """The linear map of h_dec to the five attention parameters (eq. 21), decoded to pixels."""
+
+    def __init__(self, grid_size, image_height, image_width, initial_bias=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("grid_size", grid_size), ("image_height", image_height), ("image_width", image_width)):
+            _check_positive_int(name, value)
+        if initial_bias is not None and len(initial_bias) != NUM_WINDOW_PARAMS:
+            raise ValueError(
+                f"initial_bias must have {NUM_WINDOW_PARAMS} values (g~x, g~y, log sigma^2, log delta~, "
+                f"log gamma), received {len(initial_bias)}."
+            )
+        self.grid_size = grid_size
+        self.image_height = image_height
+        self.image_width = image_width
+        self.initial_bias = None if initial_bias is None else [float(b) for b in initial_bias]
+        bias_init = "zeros" if initial_bias is None else keras.initializers.Constant(self.initial_bias)
+        self.dense = keras.layers.Dense(NUM_WINDOW_PARAMS, bias_initializer=bias_init, name="params")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def decode(self, params):
+        return decode_window(params, self.image_height, self.image_width, self.grid_size)
+
+    def call(self, h_dec):
+        return self.decode(self.dense(h_dec))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            grid_size=self.grid_size,
+            image_height=self.image_height,
+            image_width=self.image_width,
+            initial_bias=self.initial_bias,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class Filterbank(keras.layers.Layer):
+    """The filterbank matrices F_X [batch, N, A] and F_Y [batch, N, B] of a `Window` (eq. 25-26)."""
+
+    def __init__(self, grid_size, image_height, image_width, eps=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("grid_size", grid_size), ("image_height", image_height), ("image_width", image_width)):
+            _check_positive_int(name, value)
+        self.grid_size = grid_size
+        self.image_height = image_height
+        self.image_width = image_width
+        self.eps = float(eps)
+
+    def call(self, window):
+        return filterbanks(Window(*window), self.grid_size, self.image_height, self.image_width, self.eps)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            grid_size=self.grid_size, image_height=self.image_height, image_width=self.image_width, eps=self.eps
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class AttentiveRead(keras.layers.Layer):
+    """read(x, x_hat, h_dec): N x N glimpses of x and x_hat on every channel (eq. 27).
+
+    Inputs are channels-first images [batch, C, B, A] and h_dec [batch, dec]; the output is the
+    flattened [x glimpses, x_hat glimpses], [batch, 2 * C * N * N].
+    """
+
+    def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive_int("channels", channels)
+        self.channels = channels
+        self.window = AttentionWindow(grid_size, image_height, image_width, initial_bias, name="window")
+        self.filterbank = Filterbank(grid_size, image_height, image_width, eps, name="filterbank")
+
+    @property
+    def output_size(self):
+        return 2 * self.channels * self.window.grid_size**2
+
+    def build(self, input_shape):
+        h_dec_shape = input_shape[2] if isinstance(input_shape, (list, tuple)) and len(input_shape) == 3 else input_shape
+        self.window.build(h_dec_shape)
+
+    def read_with_params(self, x, x_hat, params):
+        """The read given the raw attention parameters [batch, 5]; returns (glimpses, window)."""
+        window = self.window.decode(params)
+        fx, fy = self.filterbank(window)
+        glimpse = apply_read(tf.concat([x, x_hat], axis=1), fx, fy, window.gamma)
+        return tf.reshape(glimpse, [-1, self.output_size]), window
+
+    def call(self, x, x_hat, h_dec):
+        return self.read_with_params(x, x_hat, self.window.dense(h_dec))[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            grid_size=self.window.grid_size,
+            image_height=self.window.image_height,
+            image_width=self.window.image_width,
+            channels=self.channels,
+            initial_bias=self.window.initial_bias,
+            eps=self.filterbank.eps,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class AttentiveWrite(keras.layers.Layer):
+    """write(h_dec): an N x N patch per channel w = W(h_dec), placed by (1/gamma) F_Y^T w F_X (eq. 28-29).
+
+    Returns the canvas update, channels-first [batch, C, B, A].
+    """
+
+    def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive_int("channels", channels)
+        self.channels = channels
+        self.window = AttentionWindow(grid_size, image_height, image_width, initial_bias, name="window")
+        self.filterbank = Filterbank(grid_size, image_height, image_width, eps, name="filterbank")
+        self.patch = keras.layers.Dense(channels * grid_size * grid_size, name="patch")
+
+    def build(self, input_shape):
+        self.window.build(input_shape)
+        self.patch.build(input_shape)
+
+    def write_with_params(self, params, patch):
+        """The write given raw attention parameters [batch, 5] and the patch [batch, C*N*N]."""
+        window = self.window.decode(params)
+        fx, fy = self.filterbank(window)
+        n = self.window.grid_size
+        patch = tf.reshape(patch, [-1, self.channels, n, n])
+        return apply_write(patch, fx, fy, window.gamma), window
+
+    def call(self, h_dec):
+        return self.write_with_params(self.window.dense(h_dec), self.patch(h_dec))[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            grid_size=self.window.grid_size,
+            image_height=self.window.image_height,
+            image_width=self.window.image_width,
+            channels=self.channels,
+            initial_bias=self.window.initial_bias,
+            eps=self.filterbank.eps,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class PlainRead(keras.layers.Layer):
+    """read(x, x_hat, h_dec) = [x, x_hat] (eq. 17): the whole image, flattened channels-first."""
+
+    def __init__(self, image_height, image_width, channels=1, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("image_height", image_height), ("image_width", image_width), ("channels", channels)):
+            _check_positive_int(name, value)
+        self.image_height = image_height
+        self.image_width = image_width
+        self.channels = channels
+
+    @property
+    def output_size(self):
+        return 2 * self.channels * self.image_height * self.image_width
+
+    def call(self, x, x_hat, h_dec=None):
+        return tf.reshape(tf.concat([x, x_hat], axis=1), [-1, self.output_size])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(image_height=self.image_height, image_width=self.image_width, channels=self.channels)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class PlainWrite(keras.layers.Layer):
+    """write(h_dec) = W(h_dec) (eq. 18): a dense layer to the whole canvas, channels-first."""
+
+    def __init__(self, image_height, image_width, channels=1, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("image_height", image_height), ("image_width", image_width), ("channels", channels)):
+            _check_positive_int(name, value)
+        self.image_height = image_height
+        self.image_width = image_width
+        self.channels = channels
+        self.patch = keras.layers.Dense(channels * image_height * image_width, name="patch")
+
+    def build(self, input_shape):
+        self.patch.build(input_shape)
+
+    def write_with_params(self, params, patch):
+        del params
+        shape = [-1, self.channels, self.image_height, self.image_width]
+        return tf.reshape(patch, shape), None
+
+    def call(self, h_dec):
+        return self.write_with_params(None, self.patch(h_dec))[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(image_height=self.image_height, image_width=self.image_width, channels=self.channels)
+        return config

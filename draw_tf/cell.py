@@ -1,0 +1,186 @@
+"""The recurrent DRAW cell: one time step of read, encode, sample, decode and write (paper eq. 3-8).
+
+Weights are stored per component (encoder and decoder `keras.layers.LSTMCell`s, the posterior dense
+layer, the read and write layers), so a checkpoint reads like the paper. For speed the step fuses at
+run time every linear map that consumes h_dec (the encoder's and decoder's recurrent inputs and the
+read and write heads) into one matrix product, built once per call by `fused_weights`.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from draw_tf import attention
+from draw_tf.config import DrawConfig, initial_attention_bias
+
+tfd = tfp.distributions
+
+# Recurrent state between steps. `proj` caches h_dec @ W_h + b_h, the fused projection of h_dec.
+DrawState = collections.namedtuple("DrawState", ["canvas", "h_enc", "c_enc", "h_dec", "c_dec", "proj"])
+# What one step reports besides the new state. Windows are [batch, 5] (gx, gy, sigma^2, delta, gamma)
+# or None without attention.
+StepOutput = collections.namedtuple("StepOutput", ["mu", "sigma", "z", "read_window", "write_window"])
+FusedWeights = collections.namedtuple("FusedWeights", ["enc_kernel", "dec_kernel", "h_kernel", "h_bias", "splits"])
+
+
+def lstm_update(gates, cell_state):
+    """LSTM gate arithmetic with Keras's gate order (input, forget, cell, output)."""
+    i, f, g, o = tf.split(gates, 4, axis=-1)
+    cell_state = tf.sigmoid(f) * cell_state + tf.sigmoid(i) * tf.tanh(g)
+    return tf.sigmoid(o) * tf.tanh(cell_state), cell_state
+
+
+def window_tensor(window):
+    return None if window is None else tf.stack(list(window), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class DrawCell(keras.layers.Layer):
+    """One DRAW time step. Images are channels-first [batch, C, B, A]; see `draw_tf.attention`."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = DrawConfig.from_dict(config)
+        if not isinstance(config, DrawConfig):
+            raise TypeError(f"config must be a DrawConfig or a dict of its fields, received {type(config).__name__}.")
+        self.config = config
+        h, w, c = config.image_shape
+        if config.read_size:
+            self.read = attention.AttentiveRead(
+                config.read_size, h, w, c, initial_attention_bias(config, config.read_size), config.filter_eps,
+                name="read",
+            )
+        else:
+            self.read = attention.PlainRead(h, w, c, name="read")
+        if config.write_size:
+            self.write = attention.AttentiveWrite(
+                config.write_size, h, w, c, initial_attention_bias(config, config.write_size), config.filter_eps,
+                name="write",
+            )
+        else:
+            self.write = attention.PlainWrite(h, w, c, name="write")
+        self.encoder = keras.layers.LSTMCell(config.encoder_size, name="encoder")
+        self.posterior = keras.layers.Dense(2 * config.z_size, name="posterior")  # [mu, log sigma]
+        self.decoder = keras.layers.LSTMCell(config.decoder_size, name="decoder")
+
+    def build(self, input_shape=None):
+        cfg = self.config
+        h_dec_shape = (None, cfg.decoder_size)
+        self.read.build(h_dec_shape)
+        self.write.build(h_dec_shape)
+        self.encoder.build((None, self.read.output_size + cfg.decoder_size))
+        self.posterior.build((None, cfg.encoder_size))
+        self.decoder.build((None, cfg.z_size))
+        self.built = True
+
+    # -- fused weights -------------------------------------------------------------------------
+
+    def _decoder_heads(self, generate):
+        """(kernel, bias) pairs of every linear map of h_dec, in the order the step splits them."""
+        heads = []
+        if not generate:
+            read_size = self.read.output_size
+            heads.append((self.encoder.kernel[read_size:], self.encoder.bias))
+        heads.append((self.decoder.recurrent_kernel, self.decoder.bias))
+        if not generate and self.config.read_size:
+            heads.append((self.read.window.dense.kernel, self.read.window.dense.bias))
+        if self.config.write_size:
+            heads.append((self.write.window.dense.kernel, self.write.window.dense.bias))
+        heads.append((self.write.patch.kernel, self.write.patch.bias))
+        return heads
+
+    def fused_weights(self, generate=False):
+        """Concatenates the weights once per call; gradients flow back to each component."""
+        heads = self._decoder_heads(generate)
+        enc_kernel = None
+        if not generate:
+            read_size = self.read.output_size
+            enc_kernel = tf.concat([self.encoder.kernel[:read_size], self.encoder.recurrent_kernel], axis=0)
+        return FusedWeights(
+            enc_kernel=enc_kernel,
+            dec_kernel=tf.convert_to_tensor(self.decoder.kernel),
+            h_kernel=tf.concat([k for k, _ in heads], axis=1),
+            h_bias=tf.concat([b for _, b in heads], axis=0),
+            splits=[int(k.shape[1]) for k, _ in heads],
+        )
+
+    def initial_state(self, batch_size, fused, dtype=tf.float32):
+        cfg = self.config
+        h, w, c = cfg.image_shape
+
+        def zeros(*shape):
+            return tf.zeros(tf.stack([batch_size, *shape]), dtype=dtype)
+
+        proj = tf.tile(fused.h_bias[None], tf.stack([batch_size, 1]))  # h_dec_0 = 0
+        return DrawState(
+            canvas=zeros(c, h, w),
+            h_enc=zeros(cfg.encoder_size),
+            c_enc=zeros(cfg.encoder_size),
+            h_dec=zeros(cfg.decoder_size),
+            c_dec=zeros(cfg.decoder_size),
+            proj=proj,
+        )
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def step(self, fused, state, noise, x=None):
+        """One time step. With images `x` [batch, C, B, A] it runs the inference network and samples
+        z_t = mu + sigma * noise from Q(z_t | h_enc); with x=None it generates, z_t = noise ~ N(0, I).
+        `fused` must come from `fused_weights(generate=x is None)`.
+        """
+        generate = x is None
+        parts = tf.split(state.proj, fused.splits, axis=-1)
+        h_enc, c_enc, mu, sigma, read_window = state.h_enc, state.c_enc, None, None, None
+        if generate:
+            dec_part = parts[0]
+            z = noise
+        else:
+            enc_part, dec_part = parts[0], parts[1]
+            x_hat = x - tf.sigmoid(state.canvas)
+            if self.config.read_size:
+                r, read_window = self.read.read_with_params(x, x_hat, parts[2])
+            else:
+                r = self.read(x, x_hat)
+            gates = tf.matmul(tf.concat([r, h_enc], axis=-1), fused.enc_kernel) + enc_part
+            h_enc, c_enc = lstm_update(gates, c_enc)
+            mu, log_sigma = tf.split(self.posterior(h_enc), 2, axis=-1)
+            sigma = tf.exp(log_sigma)
+            z = mu + sigma * noise
+        h_dec, c_dec = lstm_update(tf.matmul(z, fused.dec_kernel) + dec_part, state.c_dec)
+        proj = tf.matmul(h_dec, fused.h_kernel) + fused.h_bias
+        new_parts = tf.split(proj, fused.splits, axis=-1)
+        write_params = new_parts[-2] if self.config.write_size else None
+        delta_canvas, write_window = self.write.write_with_params(write_params, new_parts[-1])
+        new_state = DrawState(state.canvas + delta_canvas, h_enc, c_enc, h_dec, c_dec, proj)
+        return new_state, StepOutput(mu, sigma, z, window_tensor(read_window), window_tensor(write_window))
+
+    def call(self, state, noise, x=None):
+        """One standalone step from a `DrawState` (its `proj` is recomputed from h_dec)."""
+        fused = self.fused_weights(generate=x is None)
+        state = DrawState(*state)
+        state = state._replace(proj=tf.matmul(state.h_dec, fused.h_kernel) + fused.h_bias)
+        return self.step(fused, state, noise, x)
+
+    def get_config(self):
+        base = super().get_config()
+        base.update(config=self.config.to_dict())
+        return base
+
+
+def kl_to_standard_normal(mu, sigma):
+    """KL(N(mu, sigma^2) || N(0, I)) summed over the latent dimensions, with tfp."""
+    posterior = tfd.Normal(loc=mu, scale=sigma)
+    prior = tfd.Normal(loc=tf.zeros_like(mu), scale=tf.ones_like(sigma))
+    return tf.reduce_sum(tfd.kl_divergence(posterior, prior), axis=-1)
+
+
+def log_density_ratio(z, mu, sigma):
+    """log Q(z | x) - log P(z) summed over the latent dimensions (for importance weighting)."""
+    posterior = tfd.Normal(loc=mu, scale=sigma)
+    prior = tfd.Normal(loc=tf.zeros_like(mu), scale=tf.ones_like(sigma))
+    return tf.reduce_sum(posterior.log_prob(z) - prior.log_prob(z), axis=-1)

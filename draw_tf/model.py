@@ -1,0 +1,370 @@
+"""The DRAW `keras.Model`: the T-step loop, the variational loss in nats, sampling and likelihoods."""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from draw_tf.cell import DrawCell, kl_to_standard_normal, log_density_ratio
+from draw_tf.config import DrawConfig, get_preset
+
+tfd = tfp.distributions
+
+Unrolled = collections.namedtuple("Unrolled", ["canvas", "kl", "log_ratio", "sequences"])
+
+
+def _to_chw(images):
+    return tf.transpose(images, [0, 3, 1, 2])
+
+
+def _to_hwc(images):
+    return tf.transpose(images, [0, 2, 3, 1])
+
+
+def bernoulli_nll(logits, images):
+    """-log D(x | c_T) with D Bernoulli(sigmoid(c_T)), summed over pixels: [batch] nats."""
+    return -tfd.Independent(tfd.Bernoulli(logits=logits, dtype=images.dtype), 3).log_prob(images)
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class Draw(keras.Model):
+    """DRAW (Gregor et al. 2015): a sequential variational auto-encoder with filterbank attention.
+
+    Images are [batch, height, width, channels] with values in [0, 1] (binary for the Bernoulli
+    likelihood). `fit`/`evaluate` report `loss` (negative ELBO), `reconstruction` and `kl`, all in
+    nats per image.
+
+    Args:
+      config: a `DrawConfig`, a dict of its fields, or the name of a preset (`draw_tf.PRESETS`).
+      seed: seed for the posterior noise used by `fit`, `evaluate` and `call`.
+    """
+
+    def __init__(self, config="mnist", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, str):
+            config = get_preset(config)
+        elif isinstance(config, dict):
+            config = DrawConfig.from_dict(config)
+        elif not isinstance(config, DrawConfig):
+            raise TypeError(
+                f"config must be a DrawConfig, a dict of its fields or a preset name, received {type(config).__name__}."
+            )
+        self.config = config
+        self.seed = seed
+        self.cell = DrawCell(config, name="draw_cell")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.build((None, *config.image_shape))
+
+    @classmethod
+    def from_preset(cls, name, seed=None, **overrides):
+        return cls(get_preset(name, **overrides), seed=seed)
+
+    def build(self, input_shape=None):
+        if not self.cell.built:
+            self.cell.build()
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    # -- input checks --------------------------------------------------------------------------
+
+    def check_images(self, images, name="images"):
+        """Returns `images` as float32 after checking shape, finiteness and range [0, 1]."""
+        expected = self.config.image_shape
+        if isinstance(images, dict):
+            if "image" not in images:
+                raise ValueError(f"A dict of inputs must hold the images under 'image', received keys {sorted(images)}.")
+            images = images["image"]
+        if not tf.is_tensor(images):
+            images = np.asarray(images)
+            if images.dtype == object or not (
+                np.issubdtype(images.dtype, np.number) or images.dtype == bool
+            ):
+                raise ValueError(f"{name} must be numeric, received dtype {images.dtype}.")
+        shape = tuple(images.shape)
+        if len(shape) != 4 or any(d is not None and d != e for d, e in zip(shape[1:], expected)):
+            raise ValueError(
+                f"{name} must have shape [batch, {expected[0]}, {expected[1]}, {expected[2]}] "
+                f"(height, width, channels of this model), received shape {list(shape)}."
+            )
+        if shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one image, received an empty batch of shape {list(shape)}.")
+        if not tf.is_tensor(images):
+            values = images.astype(np.float32)
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"{name} must be finite; received {int(np.sum(~np.isfinite(values)))} NaN or Inf pixels.")
+            lo, hi = float(values.min()), float(values.max())
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(
+                    f"{name} must have pixel values in [0, 1]; received values in [{lo}, {hi}]. "
+                    "Scale 8-bit images by 1/255 (binarized MNIST is already 0/1)."
+                )
+            return tf.convert_to_tensor(values)
+        images = tf.cast(images, tf.float32)
+        checks = [
+            tf.debugging.assert_all_finite(images, f"{name} must be finite; received NaN or Inf pixels."),
+            tf.debugging.assert_greater_equal(
+                tf.reduce_min(images), 0.0, message=f"{name} must have pixel values in [0, 1]; received a value < 0."
+            ),
+            tf.debugging.assert_less_equal(
+                tf.reduce_max(images), 1.0,
+                message=f"{name} must have pixel values in [0, 1]; received a value > 1 "
+                "(scale 8-bit images by 1/255; binarized MNIST is already 0/1).",
+            ),
+        ]
+        with tf.control_dependencies([c for c in checks if c is not None]):
+            return tf.identity(images)
+
+    def check_noise(self, noise):
+        """Checks z noise [batch, T, z_size]; returns it time-major [T, batch, z_size] as float32."""
+        cfg = self.config
+        noise = tf.convert_to_tensor(noise, dtype=tf.float32)
+        shape = noise.shape
+        expected = (cfg.time_steps, cfg.z_size)
+        if shape.rank != 3 or any(d is not None and d != e for d, e in zip(shape[1:], expected)):
+            raise ValueError(
+                f"noise must have shape [batch, T={cfg.time_steps}, z_size={cfg.z_size}], received shape {shape.as_list() if shape.rank is not None else None}."
+            )
+        return tf.transpose(noise, [1, 0, 2])
+
+    # -- the T-step loop -----------------------------------------------------------------------
+
+    def unroll(self, x_chw, noise, record=False, importance=False):
+        """Runs T steps. x_chw [batch, C, B, A] or None (generate); noise time-major [T, batch, z].
+
+        Returns `Unrolled(canvas logits [batch, C, B, A], kl [batch], log_ratio [batch] or None,
+        sequences dict or None)`.
+        """
+        cfg = self.config
+        steps = cfg.time_steps
+        generate = x_chw is None
+        fused = self.cell.fused_weights(generate=generate)
+        batch = tf.shape(noise)[1]
+        state = self.cell.initial_state(batch, fused)
+        zeros = tf.zeros(tf.reshape(batch, [1]))
+        arrays = {}
+        if record:
+            arrays["canvases"] = tf.TensorArray(tf.float32, size=steps)
+            if not generate:
+                arrays["kl"] = tf.TensorArray(tf.float32, size=steps)
+                if cfg.read_size:
+                    arrays["read_windows"] = tf.TensorArray(tf.float32, size=steps)
+            if cfg.write_size:
+                arrays["write_windows"] = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, state, kl, log_ratio, arrays):
+            state, out = self.cell.step(fused, state, noise[t], x_chw)
+            if not generate:
+                kl_t = kl_to_standard_normal(out.mu, out.sigma)
+                kl = kl + kl_t
+                if importance:
+                    log_ratio = log_ratio + log_density_ratio(out.z, out.mu, out.sigma)
+            if record:
+                arrays = dict(arrays)
+                arrays["canvases"] = arrays["canvases"].write(t, state.canvas)
+                if "kl" in arrays:
+                    arrays["kl"] = arrays["kl"].write(t, kl_t)
+                if "read_windows" in arrays:
+                    arrays["read_windows"] = arrays["read_windows"].write(t, out.read_window)
+                if "write_windows" in arrays:
+                    arrays["write_windows"] = arrays["write_windows"].write(t, out.write_window)
+            return t + 1, state, kl, log_ratio, arrays
+
+        _, state, kl, log_ratio, arrays = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), state, zeros, zeros, arrays),
+            maximum_iterations=steps,
+        )
+        sequences = None
+        if record:
+            sequences = {}
+            for key, array in arrays.items():
+                value = array.stack()  # [T, batch, ...]
+                if key == "canvases":
+                    value = tf.transpose(value, [1, 0, 3, 4, 2])  # [batch, T, B, A, C]
+                else:
+                    value = tf.transpose(value, [1, 0] + list(range(2, value.shape.rank)))
+                sequences[key] = value
+        return Unrolled(
+            canvas=state.canvas,
+            kl=None if generate else kl,
+            log_ratio=log_ratio if importance else None,
+            sequences=sequences,
+        )
+
+    def posterior_noise(self, batch_size):
+        cfg = self.config
+        return keras.random.normal((cfg.time_steps, batch_size, cfg.z_size), seed=self.seed_generator)
+
+    # -- Keras API -----------------------------------------------------------------------------
+
+    def call(self, inputs, training=False, return_sequences=False):
+        """Encodes and redraws `inputs`; returns the final canvas logits c_T [batch, B, A, C].
+
+        With `return_sequences=True` returns a dict: `logits`, `canvases` (the logits c_t of every
+        step, [batch, T, B, A, C]), `kl` ([batch, T] nats), and with attention `read_windows` and
+        `write_windows` ([batch, T, 5]: gx, gy, sigma^2, delta, gamma in pixels).
+        """
+        x = self.check_images(inputs)
+        out = self.unroll(_to_chw(x), self.posterior_noise(tf.shape(x)[0]), record=return_sequences)
+        logits = _to_hwc(out.canvas)
+        if not return_sequences:
+            return logits
+        return dict(logits=logits, **out.sequences)
+
+    def negative_elbo_terms(self, images, noise=None):
+        """(reconstruction [batch], kl [batch]) in nats for images [batch, B, A, C] in [0, 1]."""
+        x = self.check_images(images)
+        if noise is None:
+            noise = self.posterior_noise(tf.shape(x)[0])
+        out = self.unroll(_to_chw(x), noise)
+        return bernoulli_nll(_to_hwc(out.canvas), x), out.kl
+
+    @staticmethod
+    def _images_from(data):
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        return data
+
+    def _update_metrics(self, loss, reconstruction, kl):
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images = self._images_from(data)
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self.negative_elbo_terms(images)
+            reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
+            loss = reconstruction + kl
+            # Gradients are summed over replicas: average the loss over them instead.
+            scaled_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        if self.config.grad_clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.config.grad_clip_norm)
+        self.optimizer.apply(gradients, variables)
+        return self._update_metrics(loss, reconstruction, kl)
+
+    def test_step(self, data):
+        reconstruction, kl = self.negative_elbo_terms(self._images_from(data))
+        reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
+        return self._update_metrics(reconstruction + kl, reconstruction, kl)
+
+    # -- generation and likelihoods ------------------------------------------------------------
+
+    def prior_noise(self, num_samples, seed=None):
+        """Noise z ~ N(0, I) of shape [num_samples, T, z_size]; the same seed gives the same noise."""
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, received {num_samples!r}.")
+        shape = (int(num_samples), self.config.time_steps, self.config.z_size)
+        if seed is None:
+            return tf.random.normal(shape)
+        return tf.random.stateless_normal(shape, seed=tf.constant([int(seed), 0], dtype=tf.int64))
+
+    def generate(self, noise, return_sequences=True):
+        """Draws images from given prior noise [batch, T, z_size].
+
+        Returns a dict with `images` (probabilities sigmoid(c_T), [batch, B, A, C]) and, with
+        `return_sequences`, `canvases` (sigmoid(c_t) for every step, [batch, T, B, A, C]) and
+        `write_windows` ([batch, T, 5]) when the write uses attention.
+        """
+        return self._generate_fn(return_sequences)(self.check_noise(noise))
+
+    def sample(self, num_samples, seed=None, return_sequences=True):
+        """Samples `num_samples` images from the prior; reproducible with an integer `seed`."""
+        return self.generate(self.prior_noise(num_samples, seed), return_sequences)
+
+    def reconstruct(self, images, return_sequences=False):
+        """Reconstructions sigmoid(c_T) of `images` (one posterior sample), as a dict like `generate`,
+        plus `negative_elbo` (nats per image, analytic KL).
+        """
+        x = self.check_images(images)
+        return self._reconstruct_fn(return_sequences)(x)
+
+    def importance_weighted_nll(self, images, num_samples=1, chunk_size=None):
+        """-log p(x) estimated by the importance-weighted bound with K = `num_samples` (nats per image).
+
+        K = 1 is a one-sample estimate of the negative ELBO; the bound tightens as K grows. Samples
+        are drawn in chunks of `chunk_size` (default: all K at once up to 10,000 images per pass).
+        """
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, received {num_samples!r}.")
+        x = self.check_images(images)
+        batch = int(x.shape[0]) if x.shape[0] is not None else None
+        if chunk_size is None:
+            chunk_size = max(1, min(num_samples, 10000 // max(batch or 1, 1)))
+        log_weights = []
+        remaining = num_samples
+        while remaining > 0:
+            k = min(chunk_size, remaining)
+            log_weights.append(self._log_weights_fn()(x, tf.constant(k)))
+            remaining -= k
+        log_weights = tf.concat(log_weights, axis=0)  # [K, batch]
+        return -(tf.reduce_logsumexp(log_weights, axis=0) - math.log(num_samples))
+
+    # -- compiled helpers (kept out of Keras's attribute tracking) -----------------------------
+
+    def _cached(self, key, build):
+        cache = self.__dict__.get("_fn_cache")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_fn_cache", cache)
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def _generate_fn(self, return_sequences):
+        def generate(noise):
+            out = self.unroll(None, noise, record=return_sequences)
+            result = {"images": tf.sigmoid(_to_hwc(out.canvas))}
+            if return_sequences:
+                result["canvases"] = tf.sigmoid(out.sequences["canvases"])
+                if "write_windows" in out.sequences:
+                    result["write_windows"] = out.sequences["write_windows"]
+            return result
+
+        return self._cached(("generate", return_sequences), lambda: tf.function(generate, reduce_retracing=True))
+
+    def _reconstruct_fn(self, return_sequences):
+        def reconstruct(x):
+            out = self.unroll(_to_chw(x), self.posterior_noise(tf.shape(x)[0]), record=return_sequences)
+            logits = _to_hwc(out.canvas)
+            result = {"images": tf.sigmoid(logits), "negative_elbo": bernoulli_nll(logits, x) + out.kl}
+            if return_sequences:
+                result.update(out.sequences)
+                result["canvases"] = tf.sigmoid(result["canvases"])
+            return result
+
+        return self._cached(("reconstruct", return_sequences), lambda: tf.function(reconstruct, reduce_retracing=True))
+
+    def _log_weights_fn(self):
+        def log_weights(x, k):
+            batch = tf.shape(x)[0]
+            tiled = tf.tile(x, [k, 1, 1, 1])  # [k * batch, ...], sample-major
+            out = self.unroll(_to_chw(tiled), self.posterior_noise(k * batch), importance=True)
+            log_px = -bernoulli_nll(_to_hwc(out.canvas), tiled)
+            return tf.reshape(log_px - out.log_ratio, tf.stack([k, batch]))
+
+        return self._cached("log_weights", lambda: tf.function(log_weights, reduce_retracing=True))
+
+    # -- serialization -------------------------------------------------------------------------
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict(), "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
