@@ -59,7 +59,8 @@ class DrawCell(keras.layers.Layer):
             self.read = attention.PlainRead(h, w, c, name="read")
         if config.write_size:
             self.write = attention.AttentiveWrite(
-                config.write_size, h, w, c, initial_attention_bias(config, config.write_size), config.filter_eps,
+                config.write_size, h, w, c, initial_attention_bias(config, config.write_size, write=True),
+                config.filter_eps,
                 name="write",
             )
         else:

@@ -123,16 +123,20 @@ def get_preset(name: str, **overrides) -> DrawConfig:
     return config.replace(**overrides) if overrides else config
 
 
-def initial_attention_bias(config: DrawConfig, grid_size: int):
+def initial_attention_bias(config: DrawConfig, grid_size: int, write: bool = False):
     """Bias of the attention head for (g~x, g~y, log sigma^2, log delta~, log gamma) at start.
 
     The grid is centred, spans `attention_init_span * max(A, B)` pixels and each filter's
     standard deviation is half the stride, so neighbouring filters overlap and the first glimpse
-    sees the middle of the image instead of its border.
+    sees the middle of the image instead of its border. For the write, gamma starts at 1/stride^2:
+    the normalised filters spread a patch value over about stride^2 pixels, and the write's
+    1/gamma gain restores unit scale, so the first writes move the canvas as much as a plain
+    dense write would.
     """
     longest = max(config.image_height, config.image_width)
     full_stride = (longest - 1) / max(grid_size - 1, 1)
     stride = config.attention_init_span * longest / grid_size
     delta_tilde = min(stride / full_stride, 1.0) if grid_size > 1 else 1.0
     sigma = max(stride / 2.0, 0.5)
-    return [0.0, 0.0, 2.0 * math.log(sigma), math.log(delta_tilde), 0.0]
+    log_gamma = -2.0 * math.log(max(stride, 1.0)) if write else 0.0
+    return [0.0, 0.0, 2.0 * math.log(sigma), math.log(delta_tilde), log_gamma]

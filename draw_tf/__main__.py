@@ -1,0 +1,3 @@
+from draw_tf.cli import run
+
+run()

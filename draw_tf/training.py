@@ -1,0 +1,256 @@
+"""Training, evaluation and sampling on a model directory, shared by the CLI and the Python API.
+
+A model directory holds `config.json` (the model's `DrawConfig`), `checkpoints/` (model, optimizer
+and epoch, written with `tf.train.CheckpointManager`), `logs/` (TensorBoard), `samples/` (a PNG grid
+per epoch) and, after training, `model.keras`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from draw_tf import data as data_lib
+from draw_tf.config import DrawConfig
+from draw_tf.images import save_grid
+from draw_tf.model import Draw
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+SAMPLES_DIR = "samples"
+FINAL_MODEL = "model.keras"
+
+
+def write_json_atomic(path, obj):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_model_config(model_dir):
+    """The `DrawConfig` stored in `model_dir`, or None if there is none."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        stored = json.load(f)
+    return DrawConfig.from_dict(stored["model"])
+
+
+def _check_model_dir(model_dir):
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ValueError(f"model_dir must be a directory, received the file {model_dir!r}.")
+
+
+class _TrainingState:
+    """Model, optimizer and the number of finished epochs, checkpointed together."""
+
+    def __init__(self, model, model_dir, max_to_keep=3):
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        items = {"model": model, "epoch": self.epoch}
+        if model.optimizer is not None:
+            items["optimizer"] = model.optimizer
+        self.checkpoint = tf.train.Checkpoint(**items)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep
+        )
+
+    def restore(self, partial=False):
+        """Restores the latest checkpoint; returns its path or None."""
+        path = self.manager.latest_checkpoint
+        if path is None:
+            return None
+        try:
+            status = self.checkpoint.restore(path)
+            if partial:
+                status.expect_partial()
+            else:
+                status.assert_existing_objects_matched()
+        except (ValueError, tf.errors.OpError, AssertionError) as e:
+            raise ValueError(f"Checkpoint {path!r} does not match this model's configuration: {e}") from e
+        return path
+
+    def save(self, epoch):
+        self.epoch.assign(epoch)
+        return self.manager.save(checkpoint_number=epoch)
+
+
+class CheckpointEachEpoch(keras.callbacks.Callback):
+    """Saves model, optimizer and epoch after every epoch (keeps the last few)."""
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state.save(epoch + 1)
+
+
+class SampleGridEachEpoch(keras.callbacks.Callback):
+    """Writes a PNG grid of samples from fixed noise after every epoch."""
+
+    def __init__(self, directory, num_samples=64, seed=0):
+        super().__init__()
+        self.directory = directory
+        self.num_samples = num_samples
+        self.seed = seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        out = self.model.sample(self.num_samples, seed=self.seed, return_sequences=False)
+        save_grid(os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), out["images"].numpy())
+
+
+def save_model_atomic(model, path):
+    """`model.save(path)` through a temporary file renamed into place."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=directory)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def train(
+    config,
+    model_dir,
+    dataset="embedded",
+    data_dir=None,
+    epochs=10,
+    batch_size=100,
+    learning_rate=1e-3,
+    jit_compile=False,
+    seed=0,
+    steps_per_epoch=None,
+    validation=True,
+    num_samples=64,
+    verbose=1,
+):
+    """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict)."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0 and math.isfinite(learning_rate)):
+        raise ValueError(f"learning_rate must be a positive number, received {learning_rate!r}.")
+    _check_model_dir(model_dir)
+    stored = read_model_config(model_dir)
+    if stored is not None and stored != config:
+        changed = {k: (v, getattr(config, k)) for k, v in stored.to_dict().items() if getattr(config, k) != v}
+        raise ValueError(
+            f"model_dir {model_dir!r} holds a model with a different configuration (stored, requested): {changed}. "
+            "Use a new model_dir or the stored preset."
+        )
+    # Build the data first so a missing dataset fails before anything is written.
+    train_ds = data_lib.make_dataset(dataset, "train", batch_size, data_dir, shuffle=True, seed=seed)
+    val_ds = None
+    if validation:
+        val_ds = data_lib.make_dataset(dataset, "validation", batch_size, data_dir, shuffle=False)
+    os.makedirs(model_dir, exist_ok=True)
+    write_json_atomic(
+        os.path.join(model_dir, CONFIG_FILE),
+        {"model": config.to_dict(), "dataset": dataset, "batch_size": batch_size, "learning_rate": learning_rate},
+    )
+
+    keras.utils.set_random_seed(seed)
+    model = Draw(config, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    model.optimizer.build(model.trainable_variables)
+    state = _TrainingState(model, model_dir)
+    restored = state.restore()
+    initial_epoch = int(state.epoch.numpy())
+    if restored and verbose:
+        print(f"Resuming from {restored} (epoch {initial_epoch}).")
+    callbacks = [
+        CheckpointEachEpoch(state),
+        SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), write_graph=False, profile_batch=0),
+    ]
+    history = {}
+    if initial_epoch < epochs:
+        start = time.time()
+        result = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        history = dict(result.history)
+        history["wall_seconds"] = time.time() - start
+    elif verbose:
+        print(f"{model_dir!r} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
+    save_model_atomic(model, os.path.join(model_dir, FINAL_MODEL))
+    return model, history
+
+
+def load_model(model_dir_or_file, seed=None):
+    """A `Draw` from a `.keras` file or from the latest checkpoint of a model directory."""
+    path = model_dir_or_file
+    if os.path.isfile(path):
+        if not path.endswith(".keras"):
+            raise ValueError(f"Expected a model directory or a .keras file, received the file {path!r}.")
+        return keras.models.load_model(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"No model directory or .keras file at {path!r}.")
+    config = read_model_config(path)
+    if config is None:
+        raise FileNotFoundError(f"{path!r} has no {CONFIG_FILE}; is it a draw-tf model_dir?")
+    model = Draw(config, seed=seed)
+    state = _TrainingState(model, path)
+    if state.restore(partial=True) is None:
+        final = os.path.join(path, FINAL_MODEL)
+        if os.path.exists(final):
+            return keras.models.load_model(final)
+        raise FileNotFoundError(f"{path!r} holds no checkpoint yet.")
+    return model
+
+
+def evaluate_nll(model, dataset, num_samples=0, max_batches=None):
+    """Mean negative ELBO (analytic KL) and, with num_samples = K > 0, the importance-weighted bound.
+
+    Both in nats per image over the images of `dataset` (batches of images).
+    """
+    totals = {"negative_elbo": 0.0, "iwae": 0.0}
+    count = 0
+    for i, batch in enumerate(dataset):
+        if max_batches is not None and i >= max_batches:
+            break
+        out = model.reconstruct(batch)
+        totals["negative_elbo"] += float(tf.reduce_sum(out["negative_elbo"]))
+        if num_samples:
+            totals["iwae"] += float(tf.reduce_sum(model.importance_weighted_nll(batch, num_samples)))
+        count += int(batch.shape[0])
+    if count == 0:
+        raise ValueError("The evaluation dataset is empty.")
+    result = {"num_images": count, "negative_elbo": totals["negative_elbo"] / count}
+    if num_samples:
+        result["iwae_num_samples"] = int(num_samples)
+        result["iwae_nll"] = totals["iwae"] / count
+    return result
+
+
+def sample_grid(model, path, num_samples=64, seed=0):
+    out = model.sample(num_samples, seed=seed, return_sequences=False)
+    return save_grid(path, np.asarray(out["images"]))

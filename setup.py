@@ -1,0 +1,29 @@
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "tensorflow>=2.21,<2.22",
+    "keras>=3.15,<3.16",
+    "tensorflow-probability[tf]>=0.25,<0.26",
+    "tf-keras>=2.21,<2.22",
+    "tensorflow-datasets>=4.9.10,<4.10",
+    "importlib_resources>=6.0",  # tensorflow-datasets 4.9.10 imports it without declaring it
+    "tensorboard>=2.21,<2.22",
+    "absl-py>=2.1,<3",
+    "numpy>=1.26,<3",
+    "pillow>=10.0",
+]
+
+setup(
+    name="draw-tf",
+    version="0.1.0",
+    description="DRAW (Gregor et al. 2015): a recurrent attentive image generator in TensorFlow / Keras 3",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["draw_tf", "draw_tf.*"]),
+    package_data={"draw_tf": ["assets/*.npz"]},
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest>=8.0"]},
+    entry_points={"console_scripts": ["draw-tf=draw_tf.cli:run"]},
+    license="Apache-2.0",
+)
