@@ -152,8 +152,9 @@ class AttentiveRead(keras.layers.Layer):
     def output_size(self):
         return 2 * self.channels * self.window.grid_size**2
 
-    def build(self, input_shape):
-        h_dec_shape = input_shape[2] if isinstance(input_shape, (list, tuple)) and len(input_shape) == 3 else input_shape
+    def build(self, x_shape=None, x_hat_shape=None, h_dec_shape=None):
+        if h_dec_shape is None:
+            raise ValueError("AttentiveRead.build needs h_dec_shape, the shape of the decoder state.")
         self.window.build(h_dec_shape)
 
     def read_with_params(self, x, x_hat, params):

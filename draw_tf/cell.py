@@ -72,7 +72,8 @@ class DrawCell(keras.layers.Layer):
     def build(self, input_shape=None):
         cfg = self.config
         h_dec_shape = (None, cfg.decoder_size)
-        self.read.build(h_dec_shape)
+        if self.config.read_size:
+            self.read.build(h_dec_shape=h_dec_shape)
         self.write.build(h_dec_shape)
         self.encoder.build((None, self.read.output_size + cfg.decoder_size))
         self.posterior.build((None, cfg.encoder_size))

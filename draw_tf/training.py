@@ -64,7 +64,7 @@ class _TrainingState:
     def __init__(self, model, model_dir, max_to_keep=3):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         items = {"model": model, "epoch": self.epoch}
-        if model.optimizer is not None:
+        if getattr(model, "optimizer", None) is not None:
             items["optimizer"] = model.optimizer
         self.checkpoint = tf.train.Checkpoint(**items)
         self.manager = tf.train.CheckpointManager(

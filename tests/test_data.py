@@ -1,0 +1,70 @@
+"""Input pipelines: dtype, shape, value range, determinism; the real binarized MNIST when available."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_tf import data
+
+
+def _first_batches(ds, n=2):
+    return [b.numpy() for b in ds.take(n)]
+
+
+def test_embedded_data():
+    train = data.embedded_images("train")
+    val = data.embedded_images("validation")
+    assert train.shape == (5000, 28, 28, 1) and val.shape == (1000, 28, 28, 1)
+    assert set(np.unique(train)) == {0, 1}
+    # Real digits: about 13% of binarized-MNIST pixels are on.
+    assert 0.10 < train.mean() < 0.16
+    with pytest.raises(ValueError, match=r"splits \['train', 'validation'\], received split='test'"):
+        data.embedded_images("test")
+
+
+def test_pipeline_dtype_shape_range_and_determinism():
+    ds = data.make_dataset("embedded", "train", batch_size=32, seed=3)
+    batch = next(iter(ds))
+    assert batch.dtype == tf.float32 and batch.shape == (32, 28, 28, 1)
+    assert set(np.unique(batch.numpy())) <= {0.0, 1.0}
+    a = _first_batches(data.make_dataset("embedded", "train", batch_size=32, seed=3))
+    b = _first_batches(data.make_dataset("embedded", "train", batch_size=32, seed=3))
+    c = _first_batches(data.make_dataset("embedded", "train", batch_size=32, seed=4))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_dynamic_binarization_is_fresh_each_pass_and_seeded():
+    grey = tf.data.Dataset.from_tensor_slices(np.full((200, 28, 28, 1), 0.3, np.float32))
+    ds = data._binarize_dynamically(grey, seed=1)
+    first = np.stack([x.numpy() for x in ds])
+    second = np.stack([x.numpy() for x in ds])
+    assert set(np.unique(first)) == {0.0, 1.0}
+    assert abs(first.mean() - 0.3) < 0.01
+    assert not np.array_equal(first, second)  # a new binarization on every epoch
+    again = np.stack([x.numpy() for x in data._binarize_dynamically(grey, seed=1)])
+    np.testing.assert_array_equal(first, again)  # the same sequence for the same seed
+
+
+def test_binarized_mnist_from_tfds(shared_tfds_dir):
+    ds = data.make_dataset("binarized_mnist", "validation", batch_size=500, data_dir=shared_tfds_dir, shuffle=False)
+    images = np.concatenate([b.numpy() for b in ds])
+    assert images.shape == (10000, 28, 28, 1) and images.dtype == np.float32
+    assert set(np.unique(images)) == {0.0, 1.0}  # already binary: not divided by 255
+    # The embedded subset is the first 1,000 validation images, bit for bit.
+    np.testing.assert_array_equal(images[:1000], data.embedded_images("validation").astype(np.float32))
+    # The independent-pixel baseline a trained model must beat.
+    assert 200 < data.marginal_baseline_nll(images) < 212
+
+
+def test_missing_dataset_fails_fast_with_a_clear_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'binarized_mnist' is not prepared under data_dir=.*--data_dir"):
+        data.make_dataset("binarized_mnist", "train", data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"Unknown dataset 'cifar'"):
+        data.make_dataset("cifar", "train")
+
+
+def test_missing_split(shared_tfds_dir):
+    with pytest.raises(ValueError, match=r"has splits .*'validation'.*received split='test'"):
+        data.make_dataset("binarized_mnist", "test", data_dir=shared_tfds_dir)
