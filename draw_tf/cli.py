@@ -43,6 +43,7 @@ def _train():
         jit_compile=FLAGS.jit_compile,
         seed=FLAGS.seed,
         steps_per_epoch=FLAGS.steps_per_epoch,
+        verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
     summary["model_dir"] = FLAGS.model_dir
