@@ -74,23 +74,34 @@ def _train_images():
     return data.embedded_images("train").astype(np.float32)
 
 
-def matmul_rate(shapes, repeats=200):
-    """GFLOP/s of float32 matmuls of the given (m, k, n) shapes, timed in this process."""
+def matmul_rate(shapes, iterations=64, repeats=15):
+    """GFLOP/s of float32 matmuls of the given (m, k, n) shapes, timed in this process.
+
+    Each shape runs `iterations` dependent products inside one graph loop (like the T steps of
+    DRAW), so Python dispatch is not timed and the products cannot overlap.
+    """
     import tensorflow as tf
 
     total_flops, total_time = 0.0, 0.0
     for m, k, n in shapes:
         a = tf.random.normal([m, k])
-        w = tf.random.normal([k, n])
-        fn = tf.function(lambda a, w: tf.matmul(a, w))
-        for _ in range(20):
-            fn(a, w)
+        w = tf.random.normal([k, n]) * 0.01
+
+        @tf.function
+        def chain(a, w):
+            def body(i, a):
+                y = tf.matmul(a, w)
+                return i + 1, a + y[:, :1] * 0.0  # depends on the product: no overlap between iterations
+
+            return tf.while_loop(lambda i, a: i < iterations, body, (0, a), parallel_iterations=1)[1]
+
+        chain(a, w)
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
-            fn(a, w).numpy()
+            chain(a, w).numpy()
             times.append(time.perf_counter() - t)
-        total_flops += 2.0 * m * k * n
+        total_flops += 2.0 * m * k * n * iterations
         total_time += statistics.median(times)
     return total_flops / total_time / 1e9
 
@@ -105,7 +116,7 @@ def case_train(args):
 
     cfg = get_preset(args.preset)
     keras.utils.set_random_seed(0)
-    model = Draw(cfg, seed=0)
+    model = Draw(cfg, seed=0, jit_loss=not args.no_jit_loss)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=args.jit_compile)
     ds = (
         tf.data.Dataset.from_tensor_slices(_train_images())
@@ -139,6 +150,9 @@ def case_train(args):
         "preset": args.preset,
         "batch_size": args.batch,
         "jit_compile": args.jit_compile,
+        "jit_loss": not args.no_jit_loss,
+        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "compile_and_first_step_s": stamps[0] - start,
         "step_seconds": stats,
         "images_per_second": args.batch / stats["median"],
@@ -270,7 +284,8 @@ def main():
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--jit_compile", action="store_true")
+    p.add_argument("--jit_compile", action="store_true", help="Keras compile(jit_compile=True): XLA on the whole step")
+    p.add_argument("--no_jit_loss", action="store_true", help="Draw(jit_loss=False): no XLA on the forward/backward")
     p.add_argument("--iwae_k", type=int, nargs="+", default=[1, 10, 50])
     p.add_argument("--sample_repeats", type=int, default=20)
     p.add_argument("--only", nargs="+", default=["train", "evaluate", "sample"])

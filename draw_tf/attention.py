@@ -18,9 +18,9 @@ Window = collections.namedtuple("Window", ["gx", "gy", "sigma2", "delta", "gamma
 NUM_WINDOW_PARAMS = 5  # g~x, g~y, log sigma^2, log delta~, log gamma
 
 
-def decode_window(params, image_height, image_width, grid_size):
-    """Eq. 21-24: maps the linear outputs [..., 5] of W(h_dec) to a `Window` in pixel units."""
-    gx_t, gy_t, log_sigma2, log_delta_t, log_gamma = tf.unstack(params, axis=-1)
+def decode_window(params, image_height, image_width, grid_size, axis=-1):
+    """Eq. 21-24: maps the linear outputs of W(h_dec), 5 along `axis`, to a `Window` in pixels."""
+    gx_t, gy_t, log_sigma2, log_delta_t, log_gamma = tf.unstack(params, num=NUM_WINDOW_PARAMS, axis=axis)
     gx = (image_width + 1) / 2.0 * (gx_t + 1.0)
     gy = (image_height + 1) / 2.0 * (gy_t + 1.0)
     stride_scale = (max(image_width, image_height) - 1) / max(grid_size - 1, 1)
@@ -29,39 +29,66 @@ def decode_window(params, image_height, image_width, grid_size):
 
 
 def filterbank_matrix(centre, delta, sigma2, grid_size, length, eps=1e-8):
-    """Eq. 19-20 and 25-26 along one axis: F [batch, N, length], each row normalised to sum 1.
+    """Eq. 19-20 and 25-26 along one axis: F [..., N, length], each row normalised to sum 1.
 
     mu_i = centre + (i - N/2 - 0.5) * delta for i = 1..N and F[i, a] ∝ exp(-(a - mu_i)^2 / (2 sigma^2))
-    for pixel a = 1..length. `sigma2` is the variance sigma^2 (not squared again).
+    for pixel a = 1..length. `sigma2` is the variance sigma^2 (not squared again). `centre`,
+    `delta` and `sigma2` share their shape [...].
     """
     dtype = centre.dtype
     offsets = tf.range(1, grid_size + 1, dtype=dtype) - grid_size / 2.0 - 0.5
-    mu = centre[:, None] + offsets[None, :] * delta[:, None]  # [batch, N]
+    mu = centre[..., None] + offsets * delta[..., None]  # [..., N]
     pixels = tf.range(1, length + 1, dtype=dtype)  # [length]
-    sq_dist = tf.square(pixels[None, None, :] - mu[:, :, None])  # [batch, N, length]
-    f = tf.exp(-sq_dist / (2.0 * sigma2[:, None, None]))
+    sq_dist = tf.square(pixels - mu[..., None])  # [..., N, length]
+    f = tf.exp(sq_dist * (-0.5 / sigma2)[..., None, None])
     return f / (tf.reduce_sum(f, axis=-1, keepdims=True) + eps)
 
 
 def filterbanks(window, grid_size, image_height, image_width, eps=1e-8):
-    """(F_X [batch, N, A], F_Y [batch, N, B]) for a window."""
+    """(F_X [batch, N, A], F_Y [batch, N, B]) for a window.
+
+    For square images both axes are computed by one set of ops on a stacked [batch, 2, N, A].
+    """
+    if image_height == image_width:
+        stack = lambda v: tf.stack([v, v], axis=-1)  # noqa: E731
+        f = filterbank_matrix(
+            tf.stack([window.gx, window.gy], axis=-1), stack(window.delta), stack(window.sigma2),
+            grid_size, image_width, eps,
+        )
+        fx, fy = tf.unstack(f, num=2, axis=-3)
+        return fx, fy
     fx = filterbank_matrix(window.gx, window.delta, window.sigma2, grid_size, image_width, eps)
     fy = filterbank_matrix(window.gy, window.delta, window.sigma2, grid_size, image_height, eps)
     return fx, fy
 
 
 def apply_read(images, fx, fy, gamma):
-    """Eq. 27: gamma * F_Y x F_X^T for every channel. images [batch, K, B, A] -> [batch, K, N, N]."""
-    rows = tf.matmul(fy[:, None], images)  # [batch, K, N, A]
-    glimpse = tf.matmul(rows, fx[:, None], transpose_b=True)  # [batch, K, N, N]
-    return glimpse * gamma[:, None, None, None]
+    """Eq. 27: gamma * F_Y x F_X^T for every channel. images [batch, K, B, A] -> [batch, K, N, N].
+
+    Two plain batched products (no broadcasting, static shapes but the batch, so the gradient also
+    compiles under XLA): [b, K*B, A] x F_X^T, then F_Y x [b, B, K*N] with the channels moved next
+    to the glimpse columns. gamma is folded into the small F_Y.
+    """
+    _, k, height, width = images.shape
+    n = fx.shape[-2]
+    cols = tf.matmul(tf.reshape(images, [-1, k * height, width]), fx, transpose_b=True)  # [b, K*B, N]
+    if k > 1:
+        cols = tf.transpose(tf.reshape(cols, [-1, k, height, n]), [0, 2, 1, 3])  # [b, B, K, N]
+    glimpse = tf.matmul(fy * gamma[:, None, None], tf.reshape(cols, [-1, height, k * n]))  # [b, N, K*N]
+    glimpse = tf.reshape(glimpse, [-1, n, k, n])
+    return tf.transpose(glimpse, [0, 2, 1, 3]) if k > 1 else tf.reshape(glimpse, [-1, 1, n, n])
 
 
 def apply_write(patch, fx, fy, gamma):
     """Eq. 29: (1 / gamma) F_Y^T w F_X for every channel. patch [batch, C, N, N] -> [batch, C, B, A]."""
-    cols = tf.matmul(fy[:, None], patch, transpose_a=True)  # [batch, C, B, N]
-    image = tf.matmul(cols, fx[:, None])  # [batch, C, B, A]
-    return image / gamma[:, None, None, None]
+    _, c, n, _ = patch.shape
+    height, width = fy.shape[-1], fx.shape[-1]
+    rows = tf.matmul(tf.reshape(patch, [-1, c * n, n]), fx)  # [b, C*N, A]
+    if c > 1:
+        rows = tf.transpose(tf.reshape(rows, [-1, c, n, width]), [0, 2, 1, 3])  # [b, N, C, A]
+    image = tf.matmul(fy / gamma[:, None, None], tf.reshape(rows, [-1, n, c * width]), transpose_a=True)
+    image = tf.reshape(image, [-1, height, c, width])  # [b, B, C, A]
+    return tf.transpose(image, [0, 2, 1, 3]) if c > 1 else tf.reshape(image, [-1, 1, height, width])
 
 
 def _check_positive_int(name, value, minimum=1):
@@ -92,8 +119,8 @@ class AttentionWindow(keras.layers.Layer):
     def build(self, input_shape):
         self.dense.build(input_shape)
 
-    def decode(self, params):
-        return decode_window(params, self.image_height, self.image_width, self.grid_size)
+    def decode(self, params, axis=-1):
+        return decode_window(params, self.image_height, self.image_width, self.grid_size, axis=axis)
 
     def call(self, h_dec):
         return self.decode(self.dense(h_dec))
@@ -157,9 +184,10 @@ class AttentiveRead(keras.layers.Layer):
             raise ValueError("AttentiveRead.build needs h_dec_shape, the shape of the decoder state.")
         self.window.build(h_dec_shape)
 
-    def read_with_params(self, x, x_hat, params):
-        """The read given the raw attention parameters [batch, 5]; returns (glimpses, window)."""
-        window = self.window.decode(params)
+    def read_with_params(self, x, x_hat, params, params_axis=-1):
+        """The read given the raw attention parameters (5 along `params_axis`); returns
+        (glimpses [batch, 2 * C * N * N], window)."""
+        window = self.window.decode(params, axis=params_axis)
         fx, fy = self.filterbank(window)
         glimpse = apply_read(tf.concat([x, x_hat], axis=1), fx, fy, window.gamma)
         return tf.reshape(glimpse, [-1, self.output_size]), window
@@ -199,9 +227,10 @@ class AttentiveWrite(keras.layers.Layer):
         self.window.build(input_shape)
         self.patch.build(input_shape)
 
-    def write_with_params(self, params, patch):
-        """The write given raw attention parameters [batch, 5] and the patch [batch, C*N*N]."""
-        window = self.window.decode(params)
+    def write_with_params(self, params, patch, params_axis=-1):
+        """The write given raw attention parameters (5 along `params_axis`) and the patch
+        [batch, C*N*N]; returns (canvas update [batch, C, B, A], window)."""
+        window = self.window.decode(params, axis=params_axis)
         fx, fy = self.filterbank(window)
         n = self.window.grid_size
         patch = tf.reshape(patch, [-1, self.channels, n, n])
@@ -264,8 +293,8 @@ class PlainWrite(keras.layers.Layer):
     def build(self, input_shape):
         self.patch.build(input_shape)
 
-    def write_with_params(self, params, patch):
-        del params
+    def write_with_params(self, params, patch, params_axis=-1):
+        del params, params_axis
         shape = [-1, self.channels, self.image_height, self.image_width]
         return tf.reshape(patch, shape), None
 

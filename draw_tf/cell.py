@@ -19,23 +19,25 @@ from draw_tf.config import DrawConfig, initial_attention_bias
 
 tfd = tfp.distributions
 
-# Recurrent state between steps. `proj` caches h_dec @ W_h + b_h, the fused projection of h_dec.
+# Recurrent state between steps. `proj` caches W_h h_dec + b_h, the fused projection of h_dec.
 DrawState = collections.namedtuple("DrawState", ["canvas", "h_enc", "c_enc", "h_dec", "c_dec", "proj"])
-# What one step reports besides the new state. Windows are [batch, 5] (gx, gy, sigma^2, delta, gamma)
-# or None without attention.
+# What one step reports besides the new state. Windows hold (gx, gy, sigma^2, delta, gamma), or are
+# None without attention.
 StepOutput = collections.namedtuple("StepOutput", ["mu", "sigma", "z", "read_window", "write_window"])
 FusedWeights = collections.namedtuple("FusedWeights", ["enc_kernel", "dec_kernel", "h_kernel", "h_bias", "splits"])
 
 
 def lstm_update(gates, cell_state):
-    """LSTM gate arithmetic with Keras's gate order (input, forget, cell, output)."""
-    i, f, g, o = tf.split(gates, 4, axis=-1)
+    """LSTM gate arithmetic with Keras's gate order (input, forget, cell, output), feature-major:
+    gates [4 * units, batch], cell_state [units, batch]."""
+    i, f, g, o = tf.split(gates, 4, axis=0)
     cell_state = tf.sigmoid(f) * cell_state + tf.sigmoid(i) * tf.tanh(g)
     return tf.sigmoid(o) * tf.tanh(cell_state), cell_state
 
 
-def window_tensor(window):
-    return None if window is None else tf.stack(list(window), axis=-1)
+def window_rows(window):
+    """A `Window` as one tensor [5, batch]: gx, gy, sigma^2, delta, gamma."""
+    return None if window is None else tf.stack(list(window), axis=0)
 
 
 @keras.saving.register_keras_serializable(package="draw_tf")
@@ -97,46 +99,58 @@ class DrawCell(keras.layers.Layer):
         return heads
 
     def fused_weights(self, generate=False):
-        """Concatenates the weights once per call; gradients flow back to each component."""
+        """The step's weights, transposed for feature-major products, built once per call.
+
+        The loop keeps activations feature-major, [units, batch], so that splitting gates and the
+        fused h_dec projection along axis 0 is free (aligned sub-buffers) and concatenation is a
+        contiguous copy. Gradients flow back through the transposes to each component's weights.
+        """
         heads = self._decoder_heads(generate)
         enc_kernel = None
         if not generate:
             read_size = self.read.output_size
-            enc_kernel = tf.concat([self.encoder.kernel[:read_size], self.encoder.recurrent_kernel], axis=0)
+            enc_kernel = tf.transpose(
+                tf.concat([self.encoder.kernel[:read_size], self.encoder.recurrent_kernel], axis=0)
+            )  # [4E, read + E]
         return FusedWeights(
             enc_kernel=enc_kernel,
-            dec_kernel=tf.convert_to_tensor(self.decoder.kernel),
-            h_kernel=tf.concat([k for k, _ in heads], axis=1),
-            h_bias=tf.concat([b for _, b in heads], axis=0),
+            dec_kernel=tf.transpose(self.decoder.kernel),  # [4D, z]
+            h_kernel=tf.transpose(tf.concat([k for k, _ in heads], axis=1)),  # [P, D]
+            h_bias=tf.concat([b for _, b in heads], axis=0)[:, None],  # [P, 1]
             splits=[int(k.shape[1]) for k, _ in heads],
         )
 
     def initial_state(self, batch_size, fused, dtype=tf.float32):
+        """The state before step 1, feature-major (see `fused_weights`); canvas [batch, C, B, A]."""
         cfg = self.config
         h, w, c = cfg.image_shape
 
         def zeros(*shape):
-            return tf.zeros(tf.stack([batch_size, *shape]), dtype=dtype)
+            return tf.zeros(tf.stack(shape), dtype=dtype)
 
-        proj = tf.tile(fused.h_bias[None], tf.stack([batch_size, 1]))  # h_dec_0 = 0
+        proj = tf.tile(fused.h_bias, tf.stack([1, batch_size]))  # h_dec_0 = 0
         return DrawState(
-            canvas=zeros(c, h, w),
-            h_enc=zeros(cfg.encoder_size),
-            c_enc=zeros(cfg.encoder_size),
-            h_dec=zeros(cfg.decoder_size),
-            c_dec=zeros(cfg.decoder_size),
+            canvas=zeros(batch_size, c, h, w),
+            h_enc=zeros(cfg.encoder_size, batch_size),
+            c_enc=zeros(cfg.encoder_size, batch_size),
+            h_dec=zeros(cfg.decoder_size, batch_size),
+            c_dec=zeros(cfg.decoder_size, batch_size),
             proj=proj,
         )
 
     # -- one step ------------------------------------------------------------------------------
 
     def step(self, fused, state, noise, x=None):
-        """One time step. With images `x` [batch, C, B, A] it runs the inference network and samples
+        """One time step on a feature-major state; `noise` is [z, batch].
+
+        With images `x` [batch, C, B, A] it runs the inference network and samples
         z_t = mu + sigma * noise from Q(z_t | h_enc); with x=None it generates, z_t = noise ~ N(0, I).
-        `fused` must come from `fused_weights(generate=x is None)`.
+        `fused` must come from `fused_weights(generate=x is None)`. Returned mu, sigma and z are
+        [z, batch], the windows [5, batch].
         """
+        cfg = self.config
         generate = x is None
-        parts = tf.split(state.proj, fused.splits, axis=-1)
+        parts = tf.split(state.proj, fused.splits, axis=0)
         h_enc, c_enc, mu, sigma, read_window = state.h_enc, state.c_enc, None, None, None
         if generate:
             dec_part = parts[0]
@@ -144,29 +158,40 @@ class DrawCell(keras.layers.Layer):
         else:
             enc_part, dec_part = parts[0], parts[1]
             x_hat = x - tf.sigmoid(state.canvas)
-            if self.config.read_size:
-                r, read_window = self.read.read_with_params(x, x_hat, parts[2])
+            if cfg.read_size:
+                r, read_window = self.read.read_with_params(x, x_hat, parts[2], params_axis=0)
             else:
                 r = self.read(x, x_hat)
-            gates = tf.matmul(tf.concat([r, h_enc], axis=-1), fused.enc_kernel) + enc_part
+            gates = tf.matmul(fused.enc_kernel, tf.concat([tf.transpose(r), h_enc], axis=0)) + enc_part
             h_enc, c_enc = lstm_update(gates, c_enc)
-            mu, log_sigma = tf.split(self.posterior(h_enc), 2, axis=-1)
+            posterior = tf.matmul(self.posterior.kernel, h_enc, transpose_a=True) + self.posterior.bias[:, None]
+            mu, log_sigma = tf.split(posterior, 2, axis=0)
             sigma = tf.exp(log_sigma)
             z = mu + sigma * noise
-        h_dec, c_dec = lstm_update(tf.matmul(z, fused.dec_kernel) + dec_part, state.c_dec)
-        proj = tf.matmul(h_dec, fused.h_kernel) + fused.h_bias
-        new_parts = tf.split(proj, fused.splits, axis=-1)
-        write_params = new_parts[-2] if self.config.write_size else None
-        delta_canvas, write_window = self.write.write_with_params(write_params, new_parts[-1])
+        h_dec, c_dec = lstm_update(tf.matmul(fused.dec_kernel, z) + dec_part, state.c_dec)
+        proj = tf.matmul(fused.h_kernel, h_dec) + fused.h_bias
+        new_parts = tf.split(proj, fused.splits, axis=0)
+        write_params = new_parts[-2] if cfg.write_size else None
+        delta_canvas, write_window = self.write.write_with_params(
+            write_params, tf.transpose(new_parts[-1]), params_axis=0
+        )
         new_state = DrawState(state.canvas + delta_canvas, h_enc, c_enc, h_dec, c_dec, proj)
-        return new_state, StepOutput(mu, sigma, z, window_tensor(read_window), window_tensor(write_window))
+        return new_state, StepOutput(mu, sigma, z, window_rows(read_window), window_rows(write_window))
 
     def call(self, state, noise, x=None):
-        """One standalone step from a `DrawState` (its `proj` is recomputed from h_dec)."""
+        """One standalone step from a batch-major `DrawState` ([batch, units]; `proj` is ignored)
+        and noise [batch, z]. Returns the new batch-major state and a batch-major `StepOutput`.
+        """
         fused = self.fused_weights(generate=x is None)
         state = DrawState(*state)
-        state = state._replace(proj=tf.matmul(state.h_dec, fused.h_kernel) + fused.h_bias)
-        return self.step(fused, state, noise, x)
+        t = tf.transpose
+        internal = DrawState(
+            state.canvas, t(state.h_enc), t(state.c_enc), t(state.h_dec), t(state.c_dec),
+            tf.matmul(fused.h_kernel, state.h_dec, transpose_b=True) + fused.h_bias,
+        )
+        new, out = self.step(fused, internal, t(noise), x)
+        new = DrawState(new.canvas, t(new.h_enc), t(new.c_enc), t(new.h_dec), t(new.c_dec), t(new.proj))
+        return new, StepOutput(*[None if v is None else t(v) for v in out])
 
     def get_config(self):
         base = super().get_config()
@@ -174,15 +199,15 @@ class DrawCell(keras.layers.Layer):
         return base
 
 
-def kl_to_standard_normal(mu, sigma):
-    """KL(N(mu, sigma^2) || N(0, I)) summed over the latent dimensions, with tfp."""
+def kl_to_standard_normal(mu, sigma, axis=-1):
+    """KL(N(mu, sigma^2) || N(0, I)) summed over the latent dimensions (`axis`), with tfp."""
     posterior = tfd.Normal(loc=mu, scale=sigma)
     prior = tfd.Normal(loc=tf.zeros_like(mu), scale=tf.ones_like(sigma))
-    return tf.reduce_sum(tfd.kl_divergence(posterior, prior), axis=-1)
+    return tf.reduce_sum(tfd.kl_divergence(posterior, prior), axis=axis)
 
 
-def log_density_ratio(z, mu, sigma):
-    """log Q(z | x) - log P(z) summed over the latent dimensions (for importance weighting)."""
+def log_density_ratio(z, mu, sigma, axis=-1):
+    """log Q(z | x) - log P(z) summed over the latent dimensions (`axis`), for importance weighting."""
     posterior = tfd.Normal(loc=mu, scale=sigma)
     prior = tfd.Normal(loc=tf.zeros_like(mu), scale=tf.ones_like(sigma))
-    return tf.reduce_sum(posterior.log_prob(z) - prior.log_prob(z), axis=-1)
+    return tf.reduce_sum(posterior.log_prob(z) - prior.log_prob(z), axis=axis)

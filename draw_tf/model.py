@@ -42,9 +42,13 @@ class Draw(keras.Model):
     Args:
       config: a `DrawConfig`, a dict of its fields, or the name of a preset (`draw_tf.PRESETS`).
       seed: seed for the posterior noise used by `fit`, `evaluate` and `call`.
+      jit_loss: compile the T-step forward and backward pass of `train_step` and `test_step` with
+        XLA (the input checks and the optimizer step stay outside). On a 2-core CPU this makes a
+        training step about a quarter faster with TensorFlow's default threading; set False to
+        debug the loop eagerly-traced. Independent of `compile(jit_compile=...)`.
     """
 
-    def __init__(self, config="mnist", seed=None, **kwargs):
+    def __init__(self, config="mnist", seed=None, jit_loss=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(config, str):
             config = get_preset(config)
@@ -56,6 +60,7 @@ class Draw(keras.Model):
             )
         self.config = config
         self.seed = seed
+        self.jit_loss = bool(jit_loss)
         self.cell = DrawCell(config, name="draw_cell")
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -126,7 +131,7 @@ class Draw(keras.Model):
             return tf.identity(images)
 
     def check_noise(self, noise):
-        """Checks z noise [batch, T, z_size]; returns it time-major [T, batch, z_size] as float32."""
+        """Checks z noise [batch, T, z_size]; returns it as the loop takes it, [T, z_size, batch]."""
         cfg = self.config
         noise = tf.convert_to_tensor(noise, dtype=tf.float32)
         shape = noise.shape
@@ -135,77 +140,65 @@ class Draw(keras.Model):
             raise ValueError(
                 f"noise must have shape [batch, T={cfg.time_steps}, z_size={cfg.z_size}], received shape {shape.as_list() if shape.rank is not None else None}."
             )
-        return tf.transpose(noise, [1, 0, 2])
+        return tf.transpose(noise, [1, 2, 0])
 
     # -- the T-step loop -----------------------------------------------------------------------
 
     def unroll(self, x_chw, noise, record=False, importance=False):
-        """Runs T steps. x_chw [batch, C, B, A] or None (generate); noise time-major [T, batch, z].
+        """Runs T steps. x_chw [batch, C, B, A] or None (generate); noise [T, z, batch].
 
         Returns `Unrolled(canvas logits [batch, C, B, A], kl [batch], log_ratio [batch] or None,
-        sequences dict or None)`.
+        sequences dict or None)`. The loop only collects each step's posterior parameters; the KL
+        terms are computed for all T steps at once afterwards (fewer, larger ops).
         """
         cfg = self.config
         steps = cfg.time_steps
         generate = x_chw is None
         fused = self.cell.fused_weights(generate=generate)
-        batch = tf.shape(noise)[1]
+        batch = tf.shape(noise)[2]
         state = self.cell.initial_state(batch, fused)
-        zeros = tf.zeros(tf.reshape(batch, [1]))
-        arrays = {}
+        names = []
+        if not generate:
+            names += ["mu", "sigma"] + (["z"] if importance else [])
         if record:
-            arrays["canvases"] = tf.TensorArray(tf.float32, size=steps)
-            if not generate:
-                arrays["kl"] = tf.TensorArray(tf.float32, size=steps)
-                if cfg.read_size:
-                    arrays["read_windows"] = tf.TensorArray(tf.float32, size=steps)
+            names.append("canvases")
+            if not generate and cfg.read_size:
+                names.append("read_windows")
             if cfg.write_size:
-                arrays["write_windows"] = tf.TensorArray(tf.float32, size=steps)
+                names.append("write_windows")
+        arrays = {name: tf.TensorArray(tf.float32, size=steps) for name in names}
 
-        def body(t, state, kl, log_ratio, arrays):
+        def body(t, state, arrays):
             state, out = self.cell.step(fused, state, noise[t], x_chw)
-            if not generate:
-                kl_t = kl_to_standard_normal(out.mu, out.sigma)
-                kl = kl + kl_t
-                if importance:
-                    log_ratio = log_ratio + log_density_ratio(out.z, out.mu, out.sigma)
-            if record:
-                arrays = dict(arrays)
-                arrays["canvases"] = arrays["canvases"].write(t, state.canvas)
-                if "kl" in arrays:
-                    arrays["kl"] = arrays["kl"].write(t, kl_t)
-                if "read_windows" in arrays:
-                    arrays["read_windows"] = arrays["read_windows"].write(t, out.read_window)
-                if "write_windows" in arrays:
-                    arrays["write_windows"] = arrays["write_windows"].write(t, out.write_window)
-            return t + 1, state, kl, log_ratio, arrays
+            values = {
+                "mu": out.mu, "sigma": out.sigma, "z": out.z, "canvases": state.canvas,
+                "read_windows": out.read_window, "write_windows": out.write_window,
+            }
+            return t + 1, state, {name: array.write(t, values[name]) for name, array in arrays.items()}
 
-        _, state, kl, log_ratio, arrays = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), state, zeros, zeros, arrays),
-            maximum_iterations=steps,
+        _, state, arrays = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), state, arrays), maximum_iterations=steps
         )
-        sequences = None
+        stacked = {name: array.stack() for name, array in arrays.items()}  # [T, ...]
+        kl = log_ratio = sequences = None
+        if not generate:
+            kl_steps = kl_to_standard_normal(stacked["mu"], stacked["sigma"], axis=1)  # [T, batch]
+            kl = tf.reduce_sum(kl_steps, axis=0)
+            if importance:
+                log_ratio = log_density_ratio(stacked["z"], stacked["mu"], stacked["sigma"], axis=1)
+                log_ratio = tf.reduce_sum(log_ratio, axis=0)
         if record:
-            sequences = {}
-            for key, array in arrays.items():
-                value = array.stack()  # [T, batch, ...]
-                if key == "canvases":
-                    value = tf.transpose(value, [1, 0, 3, 4, 2])  # [batch, T, B, A, C]
-                else:
-                    value = tf.transpose(value, [1, 0] + list(range(2, value.shape.rank)))
-                sequences[key] = value
-        return Unrolled(
-            canvas=state.canvas,
-            kl=None if generate else kl,
-            log_ratio=log_ratio if importance else None,
-            sequences=sequences,
-        )
+            sequences = {"canvases": tf.transpose(stacked["canvases"], [1, 0, 3, 4, 2])}  # [batch, T, B, A, C]
+            if not generate:
+                sequences["kl"] = tf.transpose(kl_steps)
+            for name in ("read_windows", "write_windows"):
+                if name in stacked:
+                    sequences[name] = tf.transpose(stacked[name], [2, 0, 1])  # [T, 5, b] -> [b, T, 5]
+        return Unrolled(canvas=state.canvas, kl=kl, log_ratio=log_ratio, sequences=sequences)
 
     def posterior_noise(self, batch_size):
         cfg = self.config
-        return keras.random.normal((cfg.time_steps, batch_size, cfg.z_size), seed=self.seed_generator)
+        return keras.random.normal((cfg.time_steps, cfg.z_size, batch_size), seed=self.seed_generator)
 
     # -- Keras API -----------------------------------------------------------------------------
 
@@ -228,6 +221,9 @@ class Draw(keras.Model):
         x = self.check_images(images)
         if noise is None:
             noise = self.posterior_noise(tf.shape(x)[0])
+        return self._elbo_terms(x, noise)
+
+    def _elbo_terms(self, x, noise):
         out = self.unroll(_to_chw(x), noise)
         return bernoulli_nll(_to_hwc(out.canvas), x), out.kl
 
@@ -243,24 +239,42 @@ class Draw(keras.Model):
         self.kl_tracker.update_state(kl)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
-        images = self._images_from(data)
+    def _loss_and_gradients(self, x, noise, replicas):
+        """Mean (loss, reconstruction, kl) and the gradients of loss / replicas."""
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.negative_elbo_terms(images)
+            reconstruction, kl = self._elbo_terms(x, noise)
             reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
             loss = reconstruction + kl
             # Gradients are summed over replicas: average the loss over them instead.
-            scaled_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled_loss, variables)
+            scaled_loss = loss / replicas
+        return loss, reconstruction, kl, tape.gradient(scaled_loss, self.trainable_variables)
+
+    def _mean_terms(self, x, noise):
+        reconstruction, kl = self._elbo_terms(x, noise)
+        return tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
+
+    def _compiled(self, name):
+        """`name`'s method as a tf.function, XLA-compiled when `jit_loss` is on."""
+        return self._cached(
+            ("compiled", name, self.jit_loss),
+            lambda: tf.function(getattr(self, name), jit_compile=self.jit_loss, reduce_retracing=True),
+        )
+
+    def train_step(self, data):
+        # Input checks and noise run outside XLA (it would drop the asserts); the T-step forward and
+        # backward pass runs inside it, the optimizer step after it.
+        x = self.check_images(self._images_from(data))
+        noise = self.posterior_noise(tf.shape(x)[0])
+        replicas = float(tf.distribute.get_strategy().num_replicas_in_sync)
+        loss, reconstruction, kl, gradients = self._compiled("_loss_and_gradients")(x, noise, replicas)
         if self.config.grad_clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.config.grad_clip_norm)
-        self.optimizer.apply(gradients, variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(loss, reconstruction, kl)
 
     def test_step(self, data):
-        reconstruction, kl = self.negative_elbo_terms(self._images_from(data))
-        reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
+        x = self.check_images(self._images_from(data))
+        reconstruction, kl = self._compiled("_mean_terms")(x, self.posterior_noise(tf.shape(x)[0]))
         return self._update_metrics(reconstruction + kl, reconstruction, kl)
 
     # -- generation and likelihoods ------------------------------------------------------------
@@ -363,7 +377,13 @@ class Draw(keras.Model):
     # -- serialization -------------------------------------------------------------------------
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict(), "seed": self.seed}
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "jit_loss": self.jit_loss,
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -55,12 +55,13 @@ def test_fused_unroll_matches_reference(tiny_config, overrides):
     x = tf.constant(rng.integers(0, 2, size=(5, config.channels, config.image_height, config.image_width)), tf.float32)
     noise = tf.constant(rng.normal(size=(config.time_steps, 5, config.z_size)), tf.float32)
 
-    out = model.unroll(x, noise)
+    loop_noise = tf.transpose(noise, [0, 2, 1])  # the loop takes noise feature-major, [T, z, batch]
+    out = model.unroll(x, loop_noise)
     canvas, kl = reference_unroll(model.cell, x, noise)
     np.testing.assert_allclose(out.canvas.numpy(), canvas.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.kl.numpy(), kl.numpy(), rtol=1e-4, atol=1e-4)
 
-    generated = model.unroll(None, noise)
+    generated = model.unroll(None, loop_noise)
     np.testing.assert_allclose(generated.canvas.numpy(), reference_generate(model.cell, noise).numpy(), rtol=1e-4, atol=1e-4)
 
 

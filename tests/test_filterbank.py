@@ -130,7 +130,7 @@ def test_initial_read_window_looks_at_the_digit_not_the_border():
     # With zero-initialised attention a 2x2 read sits 27 px apart on the empty border; the default
     # initialisation must put all four filters inside the central 20x20 pixels where MNIST digits are.
     from draw_tf import DrawCell, get_preset
-    from draw_tf.cell import window_tensor
+    from draw_tf.cell import window_rows
 
     cell = DrawCell(get_preset("mnist"))
     cell.build()
@@ -138,4 +138,4 @@ def test_initial_read_window_looks_at_the_digit_not_the_border():
     centres = float(window.gx[0]) + (np.arange(1, 3) - 1 - 0.5) * float(window.delta[0])
     assert np.all((centres > 4) & (centres < 25)), centres
     assert float(window.delta[0]) < 15 and float(window.sigma2[0]) > 4
-    assert window_tensor(window).shape == (1, 5)
+    assert window_rows(window).shape == (5, 1)

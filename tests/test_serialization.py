@@ -20,7 +20,7 @@ def _trained_like(config):
 
 
 def _outputs(model, noise, x):
-    rec, kl = model.negative_elbo_terms(x, noise=tf.transpose(noise, [1, 0, 2]))
+    rec, kl = model.negative_elbo_terms(x, noise=model.check_noise(noise))
     return model.generate(noise)["images"].numpy(), rec.numpy(), kl.numpy()
 
 
