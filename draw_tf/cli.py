@@ -19,7 +19,8 @@ flags.DEFINE_integer("epochs", 10, "Total epochs to train (training resumes from
 flags.DEFINE_integer("steps_per_epoch", None, "Batches per epoch (default: the whole training split).")
 flags.DEFINE_integer("batch_size", 100, "Batch size.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_bool("jit_compile", False, "Keras compile(jit_compile=True): XLA on the whole train step.")
+flags.DEFINE_bool("jit_loss", True, "XLA on the T-step forward and backward pass only (Draw(jit_loss=...)).")
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation, shuffling, noise).")
 flags.DEFINE_string("split", "validation", "evaluate: the split to evaluate.")
 flags.DEFINE_integer("iwae_samples", 0, "evaluate: K for the importance-weighted bound (0 skips it).")
@@ -41,6 +42,7 @@ def _train():
         batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate,
         jit_compile=FLAGS.jit_compile,
+        jit_loss=FLAGS.jit_loss,
         seed=FLAGS.seed,
         steps_per_epoch=FLAGS.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs

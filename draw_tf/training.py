@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from draw_tf import data as data_lib
 from draw_tf.config import DrawConfig
-from draw_tf.images import save_grid
+from draw_tf.images import readable_by_all, save_grid
 from draw_tf.model import Draw
 
 CONFIG_FILE = "config.json"
@@ -36,6 +36,7 @@ def write_json_atomic(path, obj):
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write("\n")
+        readable_by_all(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -123,6 +124,7 @@ def save_model_atomic(model, path):
     os.close(fd)
     try:
         model.save(tmp)
+        readable_by_all(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -140,6 +142,7 @@ def train(
     batch_size=100,
     learning_rate=1e-3,
     jit_compile=False,
+    jit_loss=True,
     seed=0,
     steps_per_epoch=None,
     validation=True,
@@ -171,7 +174,7 @@ def train(
     )
 
     keras.utils.set_random_seed(seed)
-    model = Draw(config, seed=seed)
+    model = Draw(config, seed=seed, jit_loss=jit_loss)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
     state = _TrainingState(model, model_dir)
