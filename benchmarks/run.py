@@ -219,8 +219,10 @@ def case_sample(args):
             model.generate(noise, return_sequences=False)["images"].numpy()
             times.append(time.perf_counter() - t)
         stats = summarize(times)
-        out[key] = stats["median"] * 1000 if batch == 1 else batch / stats["median"]
-        out[key + "_spread"] = [stats["min"], stats["max"]]
+        if batch == 1:  # milliseconds per image; the spread is [fastest, slowest] in the same unit
+            out[key], out[key + "_spread"] = stats["median"] * 1000, [stats["min"] * 1000, stats["max"] * 1000]
+        else:  # images per second; the spread is [slowest, fastest] in the same unit
+            out[key], out[key + "_spread"] = batch / stats["median"], [batch / stats["max"], batch / stats["min"]]
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
