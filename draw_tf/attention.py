@@ -160,13 +160,9 @@ class Filterbank(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="draw_tf")
-class AttentiveRead(keras.layers.Layer):
-    """read(x, x_hat, h_dec): N x N glimpses of x and x_hat on every channel (eq. 27).
-
-    Inputs are channels-first images [batch, C, B, A] and h_dec [batch, dec]; the output is the
-    flattened [x glimpses, x_hat glimpses], [batch, 2 * C * N * N].
-    """
+class _GridAttention(keras.layers.Layer):
+    """What the attentive read and write share: an `AttentionWindow` and a `Filterbank` for an
+    N x N grid on B x A images with C channels."""
 
     def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, **kwargs):
         super().__init__(**kwargs)
@@ -174,6 +170,27 @@ class AttentiveRead(keras.layers.Layer):
         self.channels = channels
         self.window = AttentionWindow(grid_size, image_height, image_width, initial_bias, name="window")
         self.filterbank = Filterbank(grid_size, image_height, image_width, eps, name="filterbank")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            grid_size=self.window.grid_size,
+            image_height=self.window.image_height,
+            image_width=self.window.image_width,
+            channels=self.channels,
+            initial_bias=self.window.initial_bias,
+            eps=self.filterbank.eps,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class AttentiveRead(_GridAttention):
+    """read(x, x_hat, h_dec): N x N glimpses of x and x_hat on every channel (eq. 27).
+
+    Inputs are channels-first images [batch, C, B, A] and h_dec [batch, dec]; the output is the
+    flattened [x glimpses, x_hat glimpses], [batch, 2 * C * N * N].
+    """
 
     @property
     def output_size(self):
@@ -195,32 +212,16 @@ class AttentiveRead(keras.layers.Layer):
     def call(self, x, x_hat, h_dec):
         return self.read_with_params(x, x_hat, self.window.dense(h_dec))[0]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            grid_size=self.window.grid_size,
-            image_height=self.window.image_height,
-            image_width=self.window.image_width,
-            channels=self.channels,
-            initial_bias=self.window.initial_bias,
-            eps=self.filterbank.eps,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="draw_tf")
-class AttentiveWrite(keras.layers.Layer):
+class AttentiveWrite(_GridAttention):
     """write(h_dec): an N x N patch per channel w = W(h_dec), placed by (1/gamma) F_Y^T w F_X (eq. 28-29).
 
     Returns the canvas update, channels-first [batch, C, B, A].
     """
 
     def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, **kwargs):
-        super().__init__(**kwargs)
-        _check_positive_int("channels", channels)
-        self.channels = channels
-        self.window = AttentionWindow(grid_size, image_height, image_width, initial_bias, name="window")
-        self.filterbank = Filterbank(grid_size, image_height, image_width, eps, name="filterbank")
+        super().__init__(grid_size, image_height, image_width, channels, initial_bias, eps, **kwargs)
         self.patch = keras.layers.Dense(channels * grid_size * grid_size, name="patch")
 
     def build(self, input_shape):
@@ -239,22 +240,9 @@ class AttentiveWrite(keras.layers.Layer):
     def call(self, h_dec):
         return self.write_with_params(self.window.dense(h_dec), self.patch(h_dec))[0]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            grid_size=self.window.grid_size,
-            image_height=self.window.image_height,
-            image_width=self.window.image_width,
-            channels=self.channels,
-            initial_bias=self.window.initial_bias,
-            eps=self.filterbank.eps,
-        )
-        return config
 
-
-@keras.saving.register_keras_serializable(package="draw_tf")
-class PlainRead(keras.layers.Layer):
-    """read(x, x_hat, h_dec) = [x, x_hat] (eq. 17): the whole image, flattened channels-first."""
+class _WholeImage(keras.layers.Layer):
+    """What the non-attentive read and write share: the image size they cover."""
 
     def __init__(self, image_height, image_width, channels=1, **kwargs):
         super().__init__(**kwargs)
@@ -263,13 +251,6 @@ class PlainRead(keras.layers.Layer):
         self.image_height = image_height
         self.image_width = image_width
         self.channels = channels
-
-    @property
-    def output_size(self):
-        return 2 * self.channels * self.image_height * self.image_width
-
-    def call(self, x, x_hat, h_dec=None):
-        return tf.reshape(tf.concat([x, x_hat], axis=1), [-1, self.output_size])
 
     def get_config(self):
         config = super().get_config()
@@ -278,16 +259,23 @@ class PlainRead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="draw_tf")
-class PlainWrite(keras.layers.Layer):
+class PlainRead(_WholeImage):
+    """read(x, x_hat, h_dec) = [x, x_hat] (eq. 17): the whole image, flattened channels-first."""
+
+    @property
+    def output_size(self):
+        return 2 * self.channels * self.image_height * self.image_width
+
+    def call(self, x, x_hat, h_dec=None):
+        return tf.reshape(tf.concat([x, x_hat], axis=1), [-1, self.output_size])
+
+
+@keras.saving.register_keras_serializable(package="draw_tf")
+class PlainWrite(_WholeImage):
     """write(h_dec) = W(h_dec) (eq. 18): a dense layer to the whole canvas, channels-first."""
 
     def __init__(self, image_height, image_width, channels=1, **kwargs):
-        super().__init__(**kwargs)
-        for name, value in (("image_height", image_height), ("image_width", image_width), ("channels", channels)):
-            _check_positive_int(name, value)
-        self.image_height = image_height
-        self.image_width = image_width
-        self.channels = channels
+        super().__init__(image_height, image_width, channels, **kwargs)
         self.patch = keras.layers.Dense(channels * image_height * image_width, name="patch")
 
     def build(self, input_shape):
@@ -300,8 +288,3 @@ class PlainWrite(keras.layers.Layer):
 
     def call(self, h_dec):
         return self.write_with_params(None, self.patch(h_dec))[0]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(image_height=self.image_height, image_width=self.image_width, channels=self.channels)
-        return config

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 
 import numpy as np
+
+from draw_tf.files import atomic_path
 
 
 def image_grid(images, columns=None, padding=1, scale=1):
@@ -33,29 +33,12 @@ def image_grid(images, columns=None, padding=1, scale=1):
     return grid[..., 0] if c == 1 else grid
 
 
-def readable_by_all(path):
-    """Gives a file from mkstemp (mode 0600) the mode a normal open() would: 0666 less the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def write_png(path, array):
     """Writes a uint8 array as PNG atomically (a temporary file renamed into place)."""
     from PIL import Image
 
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.asarray(array)).save(f, format="PNG")
-        readable_by_all(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(np.asarray(array)).save(tmp, format="PNG")
     return path
 
 

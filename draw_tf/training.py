@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 
 import keras
@@ -19,7 +18,8 @@ import tensorflow as tf
 
 from draw_tf import data as data_lib
 from draw_tf.config import DrawConfig
-from draw_tf.images import readable_by_all, save_grid
+from draw_tf.files import atomic_path
+from draw_tf.images import save_grid
 from draw_tf.model import Draw
 
 CONFIG_FILE = "config.json"
@@ -29,19 +29,10 @@ FINAL_MODEL = "model.keras"
 
 
 def write_json_atomic(path, obj):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
+    with atomic_path(path, suffix=".json") as tmp:
+        with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write("\n")
-        readable_by_all(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_model_config(model_dir):
@@ -119,17 +110,8 @@ class SampleGridEachEpoch(keras.callbacks.Callback):
 
 def save_model_atomic(model, path):
     """`model.save(path)` through a temporary file renamed into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        readable_by_all(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 
