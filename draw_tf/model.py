@@ -70,8 +70,9 @@ class Draw(keras.Model):
         self.build((None, *config.image_shape))
 
     @classmethod
-    def from_preset(cls, name, seed=None, **overrides):
-        return cls(get_preset(name, **overrides), seed=seed)
+    def from_preset(cls, name, seed=None, jit_loss=True, **overrides):
+        """`Draw(get_preset(name, **overrides), seed, jit_loss)`."""
+        return cls(get_preset(name, **overrides), seed=seed, jit_loss=jit_loss)
 
     def build(self, input_shape=None):
         if not self.cell.built:

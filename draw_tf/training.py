@@ -104,8 +104,7 @@ class SampleGridEachEpoch(keras.callbacks.Callback):
         self.seed = seed
 
     def on_epoch_end(self, epoch, logs=None):
-        out = self.model.sample(self.num_samples, seed=self.seed, return_sequences=False)
-        save_grid(os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), out["images"].numpy())
+        sample_grid(self.model, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), self.num_samples, self.seed)
 
 
 def save_model_atomic(model, path):
@@ -237,5 +236,6 @@ def evaluate_nll(model, dataset, num_samples=0, max_batches=None):
 
 
 def sample_grid(model, path, num_samples=64, seed=0):
+    """Writes a PNG grid of `num_samples` images sampled with `seed`; returns the path."""
     out = model.sample(num_samples, seed=seed, return_sequences=False)
     return save_grid(path, np.asarray(out["images"]))
