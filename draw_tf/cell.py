@@ -24,7 +24,9 @@ DrawState = collections.namedtuple("DrawState", ["canvas", "h_enc", "c_enc", "h_
 # What one step reports besides the new state. Windows hold (gx, gy, sigma^2, delta, gamma), or are
 # None without attention.
 StepOutput = collections.namedtuple("StepOutput", ["mu", "sigma", "z", "read_window", "write_window"])
-FusedWeights = collections.namedtuple("FusedWeights", ["enc_kernel", "dec_kernel", "h_kernel", "h_bias", "splits"])
+FusedWeights = collections.namedtuple(
+    "FusedWeights", ["enc_kernel", "post_kernel", "post_bias", "dec_kernel", "h_kernel", "h_bias", "splits"]
+)
 
 
 def lstm_update(gates, cell_state):
@@ -106,14 +108,18 @@ class DrawCell(keras.layers.Layer):
         contiguous copy. Gradients flow back through the transposes to each component's weights.
         """
         heads = self._decoder_heads(generate)
-        enc_kernel = None
+        enc_kernel = post_kernel = post_bias = None
         if not generate:
+            post_kernel = tf.transpose(self.posterior.kernel)  # [2z, E]
+            post_bias = self.posterior.bias[:, None]  # [2z, 1]
             read_size = self.read.output_size
             enc_kernel = tf.transpose(
                 tf.concat([self.encoder.kernel[:read_size], self.encoder.recurrent_kernel], axis=0)
             )  # [4E, read + E]
         return FusedWeights(
             enc_kernel=enc_kernel,
+            post_kernel=post_kernel,
+            post_bias=post_bias,
             dec_kernel=tf.transpose(self.decoder.kernel),  # [4D, z]
             h_kernel=tf.transpose(tf.concat([k for k, _ in heads], axis=1)),  # [P, D]
             h_bias=tf.concat([b for _, b in heads], axis=0)[:, None],  # [P, 1]
@@ -164,7 +170,7 @@ class DrawCell(keras.layers.Layer):
                 r = self.read(x, x_hat)
             gates = tf.matmul(fused.enc_kernel, tf.concat([tf.transpose(r), h_enc], axis=0)) + enc_part
             h_enc, c_enc = lstm_update(gates, c_enc)
-            posterior = tf.matmul(self.posterior.kernel, h_enc, transpose_a=True) + self.posterior.bias[:, None]
+            posterior = tf.matmul(fused.post_kernel, h_enc) + fused.post_bias
             mu, log_sigma = tf.split(posterior, 2, axis=0)
             sigma = tf.exp(log_sigma)
             z = mu + sigma * noise

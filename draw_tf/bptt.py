@@ -1,0 +1,236 @@
+"""Hand-written backpropagation through the T DRAW steps, for fast training.
+
+Automatic differentiation of the T-step `tf.while_loop` works (`Draw.unroll` under a tape) but
+stores dozens of intermediates per step, carries zero gradient buffers through the backward loop
+and accumulates every weight gradient step by step. Here the forward loop stores only what the
+backward pass needs (each step's LSTM pre-activations and input cell states, the products'
+inputs, the posterior parameters and the attention inputs), the backward loop propagates
+gradients to the activations only, and each fused weight's gradient is one product over all
+T * batch columns afterwards, dW = sum_t dY_t X_t^T.
+
+The matrix products, the LSTM derivatives and the reparameterised sample z = mu + sigma * noise
+are differentiated by hand; the attention read and write by a small local tape inside the
+backward step (recomputed from their stored inputs: a few small ops, no product of the LSTM
+sizes); the KL terms (`tfp` `kl_divergence`) of all steps at once after the forward loop. Tests
+compare every gradient with automatic differentiation of `Draw.unroll` (tests/test_bptt.py).
+
+Everything is feature-major, [units, batch], as in `DrawCell.step`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from draw_tf.cell import kl_to_standard_normal
+
+FUSED_TENSORS = ("enc_kernel", "post_kernel", "post_bias", "dec_kernel", "h_kernel", "h_bias")
+BATCH_MAJOR = ("enc_in", "z", "h_dec")  # stored [batch, units]: only read by the weight-gradient products
+
+
+def _lstm_activations(gates):
+    i, f, g, o = tf.split(gates, 4, axis=0)
+    return tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+
+
+def lstm_forward(gates, c_prev):
+    """Keras's LSTM (gate order i, f, g, o; sigmoid and tanh): returns (h, c)."""
+    i, f, g, o = _lstm_activations(gates)
+    c = f * c_prev + i * g
+    return o * tf.tanh(c), c
+
+
+def lstm_backward(gates, c_prev, dh, dc):
+    """Gradients of `lstm_forward` from its pre-activations: returns (d gates, d c_prev)."""
+    i, f, g, o = _lstm_activations(gates)
+    c = f * c_prev + i * g
+    tc = tf.tanh(c)
+    dc = dc + dh * o * (1.0 - tf.square(tc))
+    d_gates = tf.concat(
+        [dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - tf.square(g)), dh * tc * o * (1.0 - o)],
+        axis=0,
+    )
+    return d_gates, dc * f
+
+
+def _outer_sum(dy, inputs):
+    """sum_t dy_t inputs_t^T from batch-major dy [T, batch, o] and inputs [T, batch, i]: [o, i].
+
+    Stored batch-major, the T * batch columns are contiguous, so this is one matrix product with
+    no transposed copy of the (large) operands.
+    """
+    return tf.matmul(tf.reshape(dy, [-1, dy.shape[-1]]), tf.reshape(inputs, [-1, inputs.shape[-1]]), transpose_a=True)
+
+
+class _Layout:
+    """Where each head sits in the fused h_dec projection (see `DrawCell.fused_weights`)."""
+
+    def __init__(self, cell, splits):
+        cfg = cell.config
+        self.splits = list(splits)
+        self.has_read_params = bool(cfg.read_size)
+        self.has_write_params = bool(cfg.write_size)
+        # Heads: encoder, decoder, [read window], [write window], write patch.
+        self.enc, self.dec = 0, 1
+        self.read = 2 if self.has_read_params else None
+        self.write = len(self.splits) - 2 if self.has_write_params else None
+        self.patch = len(self.splits) - 1
+        self.write_rows = sum(self.splits[(self.write if self.has_write_params else self.patch):])
+
+
+def loss_and_gradients(model, x, noise, replicas):
+    """Mean (loss, reconstruction, kl) over the batch and the gradients of loss / replicas with
+    respect to `model.trainable_variables`, by `Draw`'s variational loss in nats.
+
+    x: images [batch, B, A, C] in [0, 1]; noise: posterior noise [T, z, batch].
+    """
+    from draw_tf.model import _to_chw, _to_hwc, bernoulli_nll  # model imports this module
+
+    cell, cfg = model.cell, model.config
+    steps = cfg.time_steps
+    with tf.GradientTape() as weight_tape:
+        fused = cell.fused_weights()
+    weights = [getattr(fused, name) for name in FUSED_TENSORS]
+    w = fused._replace(**{name: tf.stop_gradient(getattr(fused, name)) for name in FUSED_TENSORS})
+    layout = _Layout(cell, fused.splits)
+    x_chw = _to_chw(x)
+    batch = tf.shape(x_chw)[0]
+
+    def read(canvas, read_params):
+        x_hat = x_chw - tf.sigmoid(canvas)
+        if layout.has_read_params:
+            return cell.read.read_with_params(x_chw, x_hat, read_params, params_axis=0)[0]
+        return cell.read(x_chw, x_hat)
+
+    def write(write_params, patch):
+        return cell.write.write_with_params(write_params, tf.transpose(patch), params_axis=0)[0]
+
+    def posterior_sample(posterior, eps):
+        mu, log_sigma = tf.split(posterior, 2, axis=0)
+        return mu + tf.exp(log_sigma) * eps
+
+    def write_inputs(write_in):
+        """(window parameters or None, patch) from the last rows of the projection."""
+        if layout.has_write_params:
+            rows = layout.splits[layout.write]
+            return write_in[:rows], write_in[rows:]
+        return None, write_in
+
+    # -- forward: the step of `DrawCell.step`, storing the backward pass's inputs -------------
+    stored = ("canvas", "enc_in", "enc_gates", "c_enc", "posterior", "z", "dec_gates", "c_dec", "h_dec", "write_in")
+    stored += ("read_params",) if layout.has_read_params else ()
+
+    def forward_body(t, canvas, h_enc, c_enc, c_dec, proj, arrays):
+        parts = tf.split(proj, layout.splits, axis=0)
+        read_params = parts[layout.read] if layout.has_read_params else None
+        enc_in = tf.concat([tf.transpose(read(canvas, read_params)), h_enc], axis=0)
+        enc_gates = tf.matmul(w.enc_kernel, enc_in) + parts[layout.enc]
+        new_h_enc, new_c_enc = lstm_forward(enc_gates, c_enc)
+        posterior = tf.matmul(w.post_kernel, new_h_enc) + w.post_bias
+        z = posterior_sample(posterior, noise[t])
+        dec_gates = tf.matmul(w.dec_kernel, z) + parts[layout.dec]
+        h_dec, new_c_dec = lstm_forward(dec_gates, c_dec)
+        new_proj = tf.matmul(w.h_kernel, h_dec) + w.h_bias
+        write_in = new_proj[-layout.write_rows:]
+        new_canvas = canvas + write(*write_inputs(write_in))
+        values = dict(canvas=canvas, read_params=read_params, enc_in=enc_in, enc_gates=enc_gates, c_enc=c_enc,
+                      posterior=posterior, z=z, dec_gates=dec_gates, c_dec=c_dec, h_dec=h_dec, write_in=write_in)
+        arrays = {
+            name: arrays[name].write(t, tf.transpose(values[name]) if name in BATCH_MAJOR else values[name])
+            for name in stored
+        }
+        return t + 1, new_canvas, new_h_enc, new_c_enc, new_c_dec, new_proj, arrays
+
+    h, wd, c = cfg.image_shape
+    zeros = lambda *shape: tf.zeros(tf.stack(shape))  # noqa: E731
+    init = (
+        tf.constant(0), zeros(batch, c, h, wd), zeros(cfg.encoder_size, batch), zeros(cfg.encoder_size, batch),
+        zeros(cfg.decoder_size, batch), tf.tile(w.h_bias, tf.stack([1, batch])),
+        {name: tf.TensorArray(tf.float32, size=steps) for name in stored},
+    )
+    _, canvas, _, _, _, _, arrays = tf.while_loop(
+        lambda t, *_: t < steps, forward_body, init, maximum_iterations=steps
+    )
+    s = {name: arrays[name].stack() for name in stored}  # [T, ...]
+
+    # -- the loss; its gradient with respect to c_T and to every step's posterior parameters --
+    posteriors = s["posterior"]  # [T, 2z, batch]: mu, log sigma
+    with tf.GradientTape() as tape:
+        tape.watch([canvas, posteriors])
+        mu, log_sigma = tf.split(posteriors, 2, axis=1)
+        # KL(Q(z_t | x) || N(0, I)) of all T steps at once, with tfp (eq. 10-11)
+        kl = tf.reduce_sum(kl_to_standard_normal(mu, tf.exp(log_sigma), axis=1), axis=0)  # [batch]
+        reconstruction = tf.reduce_mean(bernoulli_nll(_to_hwc(canvas), x))
+        kl_mean = tf.reduce_mean(kl)
+        loss = reconstruction + kl_mean
+        scaled_loss = loss / replicas  # gradients are summed over replicas
+    d_canvas, d_kl_posteriors = tape.gradient(scaled_loss, [canvas, posteriors])
+
+    # -- backward, t = T-1 .. 0 ------------------------------------------------------------
+    read_rows = layout.splits[layout.read] if layout.has_read_params else 0
+    grads = ("d_enc_gates", "d_posterior", "d_dec_gates", "d_proj")
+
+    def backward_body(i, d_canvas, d_h_enc, d_c_enc, d_c_dec, d_next, arrays):
+        t = steps - 1 - i
+        # write (eq. 29): d canvas_t reaches the write's window parameters and patch.
+        write_params, patch = write_inputs(s["write_in"][t])
+        with tf.GradientTape() as local:
+            sources = [patch] + ([write_params] if layout.has_write_params else [])
+            local.watch(sources)
+            delta = write(write_params, patch)
+        d_write = local.gradient(delta, sources, output_gradients=d_canvas)
+        d_write = ([d_write[1]] if layout.has_write_params else []) + [d_write[0]]
+        d_proj = tf.concat(list(d_next) + d_write, axis=0)  # every use of proj_t
+        # decoder LSTM (eq. 7)
+        d_h_dec = tf.matmul(w.h_kernel, d_proj, transpose_a=True)
+        d_dec_gates, d_c_dec = lstm_backward(s["dec_gates"][t], s["c_dec"][t], d_h_dec, d_c_dec)
+        d_z = tf.matmul(w.dec_kernel, d_dec_gates, transpose_a=True)
+        # posterior sample z = mu + sigma * noise (eq. 6), plus the KL term's gradient
+        log_sigma = s["posterior"][t][cfg.z_size:]
+        d_posterior = d_kl_posteriors[t] + tf.concat([d_z, d_z * tf.exp(log_sigma) * noise[t]], axis=0)
+        d_h_enc = d_h_enc + tf.matmul(w.post_kernel, d_posterior, transpose_a=True)
+        d_enc_gates, d_c_enc = lstm_backward(s["enc_gates"][t], s["c_enc"][t], d_h_enc, d_c_enc)
+        d_enc_in = tf.matmul(w.enc_kernel, d_enc_gates, transpose_a=True)
+        d_glimpse, d_h_enc = d_enc_in[: -cfg.encoder_size], d_enc_in[-cfg.encoder_size:]
+        # read (eq. 3-4): the glimpse depends on c_{t-1} through x_hat and on h_dec_{t-1}'s window.
+        canvas_prev = s["canvas"][t]
+        read_params = s["read_params"][t] if layout.has_read_params else None
+        with tf.GradientTape() as local:
+            sources = [canvas_prev] + ([read_params] if layout.has_read_params else [])
+            local.watch(sources)
+            glimpse = read(canvas_prev, read_params)
+        d_read = local.gradient(glimpse, sources, output_gradients=tf.transpose(d_glimpse))
+        d_canvas = d_canvas + d_read[0]
+        d_next = [d_enc_gates, d_dec_gates] + ([d_read[1]] if layout.has_read_params else [])
+        values = dict(d_enc_gates=d_enc_gates, d_posterior=d_posterior, d_dec_gates=d_dec_gates, d_proj=d_proj)
+        arrays = {name: arrays[name].write(t, tf.transpose(values[name])) for name in grads}  # batch-major
+        return i + 1, d_canvas, d_h_enc, d_c_enc, d_c_dec, d_next, arrays
+
+    init = (
+        tf.constant(0), d_canvas, zeros(cfg.encoder_size, batch), zeros(cfg.encoder_size, batch),
+        zeros(cfg.decoder_size, batch),
+        [zeros(4 * cfg.encoder_size, batch), zeros(4 * cfg.decoder_size, batch)]
+        + ([zeros(read_rows, batch)] if read_rows else []),
+        {name: tf.TensorArray(tf.float32, size=steps) for name in grads},
+    )
+    _, _, _, _, _, d_initial, arrays = tf.while_loop(
+        lambda i, *_: i < steps, backward_body, init, maximum_iterations=steps
+    )
+    d = {name: arrays[name].stack() for name in grads}  # [T, batch, rows]
+
+    # -- weight gradients: one product over all T * batch columns each -----------------------
+    h_enc_seq = s["enc_in"][:, :, -cfg.encoder_size:]  # h_enc_{t-1}; h_enc_t is the next step's
+    last_h_enc = tf.transpose(lstm_forward(s["enc_gates"][-1], s["c_enc"][-1])[0])
+    h_enc_seq = tf.concat([h_enc_seq[1:], last_h_enc[None]], axis=0)  # h_enc_t, t = 1..T
+    d_proj_0 = tf.concat(d_initial + [tf.zeros(tf.stack([layout.write_rows, batch]))], axis=0)  # proj_0 = b_h
+    d_fused = {
+        "enc_kernel": _outer_sum(d["d_enc_gates"], s["enc_in"]),
+        "post_kernel": _outer_sum(d["d_posterior"], h_enc_seq),
+        "post_bias": tf.reduce_sum(d["d_posterior"], axis=[0, 1])[:, None],
+        "dec_kernel": _outer_sum(d["d_dec_gates"], s["z"]),
+        "h_kernel": _outer_sum(d["d_proj"], s["h_dec"]),
+        "h_bias": (tf.reduce_sum(d["d_proj"], axis=[0, 1]) + tf.reduce_sum(d_proj_0, axis=1))[:, None],
+    }
+    gradients = weight_tape.gradient(
+        weights, model.trainable_variables, output_gradients=[d_fused[name] for name in FUSED_TENSORS]
+    )
+    return loss, reconstruction, kl_mean, gradients
