@@ -167,7 +167,10 @@ def loss_and_gradients(model, x, noise, replicas):
 
     # -- backward, t = T-1 .. 0 ------------------------------------------------------------
     read_rows = layout.splits[layout.read] if layout.has_read_params else 0
-    grads = ("d_enc_gates", "d_posterior", "d_dec_gates", "d_proj")
+    # Stored batch-major for the weight-gradient products. The gradient of the fused projection
+    # proj_t is [d_enc_gates_{t+1}, d_dec_gates_{t+1}, d_read_{t+1}, d_write_t]: it is not stored
+    # whole, its parts are paired with h_dec_t after the loop.
+    grads = ("d_enc_gates", "d_posterior", "d_dec_gates", "d_write") + (("d_read",) if layout.has_read_params else ())
 
     def backward_body(i, d_canvas, d_h_enc, d_c_enc, d_c_dec, d_next, arrays):
         t = steps - 1 - i
@@ -201,7 +204,10 @@ def loss_and_gradients(model, x, noise, replicas):
         d_read = local.gradient(glimpse, sources, output_gradients=tf.transpose(d_glimpse))
         d_canvas = d_canvas + d_read[0]
         d_next = [d_enc_gates, d_dec_gates] + ([d_read[1]] if layout.has_read_params else [])
-        values = dict(d_enc_gates=d_enc_gates, d_posterior=d_posterior, d_dec_gates=d_dec_gates, d_proj=d_proj)
+        values = dict(d_enc_gates=d_enc_gates, d_posterior=d_posterior, d_dec_gates=d_dec_gates,
+                      d_write=tf.concat(d_write, axis=0))
+        if layout.has_read_params:
+            values["d_read"] = d_read[1]
         arrays = {name: arrays[name].write(t, tf.transpose(values[name])) for name in grads}  # batch-major
         return i + 1, d_canvas, d_h_enc, d_c_enc, d_c_dec, d_next, arrays
 
@@ -212,7 +218,7 @@ def loss_and_gradients(model, x, noise, replicas):
         + ([zeros(read_rows, batch)] if read_rows else []),
         {name: tf.TensorArray(tf.float32, size=steps) for name in grads},
     )
-    _, _, _, _, _, d_initial, arrays = tf.while_loop(
+    _, _, _, _, _, _, arrays = tf.while_loop(
         lambda i, *_: i < steps, backward_body, init, maximum_iterations=steps
     )
     d = {name: arrays[name].stack() for name in grads}  # [T, batch, rows]
@@ -221,14 +227,20 @@ def loss_and_gradients(model, x, noise, replicas):
     h_enc_seq = s["enc_in"][:, :, -cfg.encoder_size:]  # h_enc_{t-1}; h_enc_t is the next step's
     last_h_enc = tf.transpose(lstm_forward(s["enc_gates"][-1], s["c_enc"][-1])[0])
     h_enc_seq = tf.concat([h_enc_seq[1:], last_h_enc[None]], axis=0)  # h_enc_t, t = 1..T
-    d_proj_0 = tf.concat(d_initial + [tf.zeros(tf.stack([layout.write_rows, batch]))], axis=0)  # proj_0 = b_h
+    # proj_{t-1} feeds step t's encoder, decoder and read; proj_t feeds step t's write; proj_{-1} = b_h.
+    h_prev = s["h_dec"][:-1]
+    from_next_step = [d["d_enc_gates"], d["d_dec_gates"]] + ([d["d_read"]] if layout.has_read_params else [])
+    h_kernel = tf.concat(
+        [_outer_sum(g[1:], h_prev) for g in from_next_step] + [_outer_sum(d["d_write"], s["h_dec"])], axis=0
+    )
+    h_bias = tf.concat([tf.reduce_sum(g, axis=[0, 1]) for g in from_next_step + [d["d_write"]]], axis=0)
     d_fused = {
         "enc_kernel": _outer_sum(d["d_enc_gates"], s["enc_in"]),
         "post_kernel": _outer_sum(d["d_posterior"], h_enc_seq),
         "post_bias": tf.reduce_sum(d["d_posterior"], axis=[0, 1])[:, None],
         "dec_kernel": _outer_sum(d["d_dec_gates"], s["z"]),
-        "h_kernel": _outer_sum(d["d_proj"], s["h_dec"]),
-        "h_bias": (tf.reduce_sum(d["d_proj"], axis=[0, 1]) + tf.reduce_sum(d_proj_0, axis=1))[:, None],
+        "h_kernel": h_kernel,
+        "h_bias": h_bias[:, None],
     }
     gradients = weight_tape.gradient(
         weights, model.trainable_variables, output_gradients=[d_fused[name] for name in FUSED_TENSORS]
