@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from draw_tf.cell import kl_to_standard_normal
+from draw_tf.cell import kl_to_standard_normal, lstm_update
 
 FUSED_TENSORS = ("enc_kernel", "post_kernel", "post_bias", "dec_kernel", "h_kernel", "h_bias")
 BATCH_MAJOR = ("enc_in", "z", "h_dec")  # stored [batch, units]: only read by the weight-gradient products
@@ -32,11 +32,7 @@ def _lstm_activations(gates):
     return tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
 
 
-def lstm_forward(gates, c_prev):
-    """Keras's LSTM (gate order i, f, g, o; sigmoid and tanh): returns (h, c)."""
-    i, f, g, o = _lstm_activations(gates)
-    c = f * c_prev + i * g
-    return o * tf.tanh(c), c
+lstm_forward = lstm_update  # Keras's LSTM (gate order i, f, g, o; sigmoid and tanh): (h, c)
 
 
 def lstm_backward(gates, c_prev, dh, dc):
@@ -75,11 +71,12 @@ class _Layout:
         self.write = len(self.splits) - 2 if self.has_write_params else None
         self.patch = len(self.splits) - 1
         self.write_rows = sum(self.splits[(self.write if self.has_write_params else self.patch):])
+        self.read_rows = self.splits[self.read] if self.has_read_params else 0
 
 
 def loss_and_gradients(model, x, noise, replicas):
-    """Mean (loss, reconstruction, kl) over the batch and the gradients of loss / replicas with
-    respect to `model.trainable_variables`, by `Draw`'s variational loss in nats.
+    """Mean (loss, reconstruction, kl) of the negative ELBO in nats per image, and the gradients
+    of loss / replicas with respect to `model.trainable_variables`.
 
     x: images [batch, B, A, C] in [0, 1]; noise: posterior noise [T, z, batch].
     """
@@ -90,6 +87,7 @@ def loss_and_gradients(model, x, noise, replicas):
     with tf.GradientTape() as weight_tape:
         fused = cell.fused_weights()
     weights = [getattr(fused, name) for name in FUSED_TENSORS]
+    # The loops below are differentiated by hand: an enclosing tape must not record through them.
     w = fused._replace(**{name: tf.stop_gradient(getattr(fused, name)) for name in FUSED_TENSORS})
     layout = _Layout(cell, fused.splits)
     x_chw = _to_chw(x)
@@ -166,7 +164,6 @@ def loss_and_gradients(model, x, noise, replicas):
     d_canvas, d_kl_posteriors = tape.gradient(scaled_loss, [canvas, posteriors])
 
     # -- backward, t = T-1 .. 0 ------------------------------------------------------------
-    read_rows = layout.splits[layout.read] if layout.has_read_params else 0
     # Stored batch-major for the weight-gradient products. The gradient of the fused projection
     # proj_t is [d_enc_gates_{t+1}, d_dec_gates_{t+1}, d_read_{t+1}, d_write_t]: it is not stored
     # whole, its parts are paired with h_dec_t after the loop.
@@ -177,11 +174,10 @@ def loss_and_gradients(model, x, noise, replicas):
         # write (eq. 29): d canvas_t reaches the write's window parameters and patch.
         write_params, patch = write_inputs(s["write_in"][t])
         with tf.GradientTape() as local:
-            sources = [patch] + ([write_params] if layout.has_write_params else [])
+            sources = ([write_params] if layout.has_write_params else []) + [patch]  # in split order
             local.watch(sources)
             delta = write(write_params, patch)
         d_write = local.gradient(delta, sources, output_gradients=d_canvas)
-        d_write = ([d_write[1]] if layout.has_write_params else []) + [d_write[0]]
         d_proj = tf.concat(list(d_next) + d_write, axis=0)  # every use of proj_t
         # decoder LSTM (eq. 7)
         d_h_dec = tf.matmul(w.h_kernel, d_proj, transpose_a=True)
@@ -215,7 +211,7 @@ def loss_and_gradients(model, x, noise, replicas):
         tf.constant(0), d_canvas, zeros(cfg.encoder_size, batch), zeros(cfg.encoder_size, batch),
         zeros(cfg.decoder_size, batch),
         [zeros(4 * cfg.encoder_size, batch), zeros(4 * cfg.decoder_size, batch)]
-        + ([zeros(read_rows, batch)] if read_rows else []),
+        + ([zeros(layout.read_rows, batch)] if layout.read_rows else []),
         {name: tf.TensorArray(tf.float32, size=steps) for name in grads},
     )
     _, _, _, _, _, _, arrays = tf.while_loop(
@@ -226,7 +222,7 @@ def loss_and_gradients(model, x, noise, replicas):
     # -- weight gradients: one product over all T * batch columns each -----------------------
     h_enc_seq = s["enc_in"][:, :, -cfg.encoder_size:]  # h_enc_{t-1}; h_enc_t is the next step's
     last_h_enc = tf.transpose(lstm_forward(s["enc_gates"][-1], s["c_enc"][-1])[0])
-    h_enc_seq = tf.concat([h_enc_seq[1:], last_h_enc[None]], axis=0)  # h_enc_t, t = 1..T
+    h_enc_seq = tf.concat([h_enc_seq[1:], last_h_enc[None]], axis=0)  # step t's output h_enc_t, t = 0..T-1
     # proj_{t-1} feeds step t's encoder, decoder and read; proj_t feeds step t's write; proj_{-1} = b_h.
     h_prev = s["h_dec"][:-1]
     from_next_step = [d["d_enc_gates"], d["d_dec_gates"]] + ([d["d_read"]] if layout.has_read_params else [])

@@ -44,9 +44,10 @@ class Draw(keras.Model):
       config: a `DrawConfig`, a dict of its fields, or the name of a preset (`draw_tf.PRESETS`).
       seed: seed for the posterior noise used by `fit`, `evaluate` and `call`.
       jit_loss: compile the T-step forward and backward pass of `train_step` and `test_step` with
-        XLA (the input checks and the optimizer step stay outside). On a 2-core CPU this makes a
-        training step about a quarter faster with TensorFlow's default threading (and it peaks
-        about 0.3 GB higher); set False to run the loop as a plain graph, e.g. for debugging.
+        XLA (the input checks and the optimizer step stay outside), with the gradients from the
+        hand-written backpropagation of `draw_tf.bptt`. On a 2-core CPU this makes a training step
+        about a quarter faster than the plain graph (and it peaks 0.1-0.2 GB higher). Set False
+        to run the loop as a plain graph differentiated automatically, e.g. for debugging.
         Independent of `compile(jit_compile=...)`.
     """
 
@@ -248,7 +249,7 @@ class Draw(keras.Model):
         With `jit_loss` (compiled by XLA) the gradients come from the hand-written backpropagation
         through the T steps in `draw_tf.bptt`: equal to automatic differentiation, faster, and
         lighter in memory. Without it, from automatic differentiation of `unroll` (in a plain
-        graph that is the faster of the two, and it is the reference the tests compare with).
+        graph that is the faster of the two; tests/test_bptt.py checks the two agree).
         """
         if self.jit_loss:
             return bptt.loss_and_gradients(self, x, noise, replicas)

@@ -28,8 +28,11 @@ def _perturbed_model(config, seed=0):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"channels": 1}, {"read_size": 0}, {"write_size": 0}, {"read_size": 0, "write_size": 0}, {"read_size": 1}],
-    ids=["attention-2ch", "attention-1ch", "plain-read", "plain-write", "no-attention", "read-1x1"],
+    [
+        {}, {"channels": 1}, {"read_size": 0}, {"write_size": 0}, {"read_size": 0, "write_size": 0}, {"read_size": 1},
+        {"time_steps": 1}, {"image_width": 12},
+    ],
+    ids=["attention-2ch", "attention-1ch", "plain-read", "plain-write", "no-attention", "read-1x1", "one-step", "square"],
 )
 def test_gradients_equal_autodiff(tiny_config, overrides):
     config = tiny_config.replace(**overrides)
