@@ -44,11 +44,16 @@ def test_gradients_equal_autodiff(tiny_config, overrides):
     got = bptt.loss_and_gradients(model, x, noise, 2.0)
     for name, a, b in zip(("loss", "reconstruction", "kl"), expected[:3], got[:3]):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, err_msg=name)
+    silent = 0
     for a, b, w in zip(expected[3], got[3], model.trainable_weights):
         assert b is not None, w.path
-        scale = np.max(np.abs(a.numpy()))
-        assert scale > 0, f"{w.path} has no gradient in the reference"
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-5 * scale, err_msg=w.path)
+        a = np.zeros(b.shape, np.float32) if a is None else a.numpy()
+        scale = np.max(np.abs(a))
+        # With T = 1 the maps of the zero initial states (both recurrent kernels, the read window's
+        # kernel) get no gradient.
+        silent += scale == 0
+        np.testing.assert_allclose(b.numpy(), a, rtol=0, atol=1e-5 * scale, err_msg=w.path)
+    assert silent == (3 if config.time_steps == 1 else 0), "unexpected weights without gradient in the reference"
 
 
 def test_gradients_equal_autodiff_under_xla_with_an_unknown_batch(tiny_config):
