@@ -122,6 +122,7 @@ def train(
     epochs=10,
     batch_size=100,
     learning_rate=1e-3,
+    lr_decay=1.0,
     jit_compile=False,
     jit_loss=True,
     seed=0,
@@ -130,11 +131,17 @@ def train(
     num_samples=64,
     verbose=1,
 ):
-    """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict)."""
+    """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict).
+
+    Adam with `learning_rate` multiplied by `lr_decay` per epoch (smoothly, step by step; 1.0 keeps
+    it constant). With 3e-3 and 0.93 the `mnist` preset reaches 100 nats in 8 epochs (README).
+    """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
     if not (isinstance(learning_rate, (int, float)) and learning_rate > 0 and math.isfinite(learning_rate)):
         raise ValueError(f"learning_rate must be a positive number, received {learning_rate!r}.")
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
     _check_model_dir(model_dir)
     stored = read_model_config(model_dir)
     if stored is not None and stored != config:
@@ -151,12 +158,21 @@ def train(
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(model_dir, CONFIG_FILE),
-        {"model": config.to_dict(), "dataset": dataset, "batch_size": batch_size, "learning_rate": learning_rate},
+        {
+            "model": config.to_dict(), "dataset": dataset, "batch_size": batch_size,
+            "learning_rate": learning_rate, "lr_decay": lr_decay,
+        },
     )
 
     keras.utils.set_random_seed(seed)
     model = Draw(config, seed=seed, jit_loss=jit_loss)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    schedule = learning_rate
+    if lr_decay != 1.0:
+        epoch_steps = steps_per_epoch or int(train_ds.cardinality())
+        if epoch_steps < 1:
+            raise ValueError("lr_decay needs the number of steps per epoch: pass steps_per_epoch.")
+        schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, epoch_steps, lr_decay)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
     state = _TrainingState(model, model_dir)
     restored = state.restore()

@@ -20,3 +20,18 @@ def test_few_hundred_steps_beat_the_marginal_baseline(shared_tfds_dir):
     assert result["loss"] < baseline - 12, (result, baseline)
     assert result["kl"] > 2.0, result  # the posterior has not collapsed onto the prior
     assert result["loss"] == pytest.approx(result["reconstruction"] + result["kl"], rel=1e-4)
+
+
+def test_learning_rate_decays_per_epoch_and_resumes(tmp_path):
+    from draw_tf import training
+
+    config = get_preset("quick").replace(time_steps=2, encoder_size=16, decoder_size=16, z_size=4)
+    kwargs = dict(dataset="embedded", batch_size=50, learning_rate=4e-3, lr_decay=0.5, steps_per_epoch=3,
+                  validation=False, num_samples=4, verbose=0)
+    model, _ = training.train(config, str(tmp_path), epochs=1, **kwargs)
+    assert float(model.optimizer.learning_rate) == pytest.approx(4e-3 * 0.5, rel=1e-5)
+    model, _ = training.train(config, str(tmp_path), epochs=2, **kwargs)  # resumes: the schedule continues
+    assert float(model.optimizer.learning_rate) == pytest.approx(4e-3 * 0.25, rel=1e-5)
+    with pytest.raises(ValueError, match="lr_decay must be a number in \\(0, 1\\]"):
+        training.train(config, str(tmp_path / "other"), epochs=1, **{**kwargs, "lr_decay": 1.5})
+    assert not (tmp_path / "other").exists()
