@@ -253,6 +253,10 @@ class Draw(keras.Model):
         """
         if self.jit_loss:
             return bptt.loss_and_gradients(self, x, noise, replicas)
+        return self._autodiff_loss_and_gradients(x, noise, replicas)
+
+    def _autodiff_loss_and_gradients(self, x, noise, replicas):
+        """`_loss_and_gradients` by automatic differentiation of `unroll`."""
         with tf.GradientTape() as tape:
             reconstruction, kl = self._elbo_terms(x, noise)
             reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)

@@ -8,16 +8,6 @@ import tensorflow as tf
 from draw_tf import Draw, bptt
 
 
-def autodiff_loss_and_gradients(model, x, noise, replicas):
-    """The reference: a tape over `Draw.unroll` (tf.while_loop autodiff)."""
-    with tf.GradientTape() as tape:
-        reconstruction, kl = model._elbo_terms(x, noise)
-        reconstruction, kl = tf.reduce_mean(reconstruction), tf.reduce_mean(kl)
-        loss = reconstruction + kl
-        scaled = loss / replicas
-    return loss, reconstruction, kl, tape.gradient(scaled, model.trainable_variables)
-
-
 def _perturbed_model(config, seed=0):
     model = Draw(config, seed=seed)
     rng = np.random.default_rng(seed)
@@ -40,7 +30,7 @@ def test_gradients_equal_autodiff(tiny_config, overrides):
     rng = np.random.default_rng(1)
     x = tf.constant(rng.uniform(size=(5, *config.image_shape)), tf.float32)  # grey values exercise x_hat
     noise = model.posterior_noise(5)
-    expected = autodiff_loss_and_gradients(model, x, noise, 2.0)
+    expected = model._autodiff_loss_and_gradients(x, noise, 2.0)  # tf.while_loop autodiff
     got = bptt.loss_and_gradients(model, x, noise, 2.0)
     for name, a, b in zip(("loss", "reconstruction", "kl"), expected[:3], got[:3]):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, err_msg=name)
@@ -59,7 +49,7 @@ def test_gradients_equal_autodiff(tiny_config, overrides):
 def test_gradients_equal_autodiff_under_xla_with_an_unknown_batch(tiny_config):
     model = _perturbed_model(tiny_config, seed=3)
     spec = [tf.TensorSpec([None, *tiny_config.image_shape]), tf.TensorSpec([tiny_config.time_steps, tiny_config.z_size, None]), tf.TensorSpec([])]
-    expected_fn = tf.function(lambda x, n, r: autodiff_loss_and_gradients(model, x, n, r), input_signature=spec)
+    expected_fn = tf.function(model._autodiff_loss_and_gradients, input_signature=spec)
     got_fn = tf.function(lambda x, n, r: bptt.loss_and_gradients(model, x, n, r), input_signature=spec, jit_compile=True)
     x = tf.constant(np.random.default_rng(4).integers(0, 2, size=(7, *tiny_config.image_shape)), tf.float32)
     noise = model.posterior_noise(7)
