@@ -38,12 +38,12 @@ def main(argv=None):
     import keras
 
     from draw_tf import Draw, data
+    from draw_tf.training import adam_with_decay
 
     keras.utils.set_random_seed(args.seed)
     model = Draw(args.preset, seed=args.seed)
     steps_per_epoch = 50_000 // args.batch
-    schedule = keras.optimizers.schedules.ExponentialDecay(args.learning_rate, steps_per_epoch, args.decay)
-    model.compile(optimizer=keras.optimizers.Adam(schedule))
+    model.compile(optimizer=adam_with_decay(args.learning_rate, args.decay, steps_per_epoch))
     train = data.make_dataset("binarized_mnist", "train", args.batch, args.data_dir, seed=args.seed,
                               drop_remainder=True).repeat()
     validation = data.make_dataset("binarized_mnist", "validation", 500, args.data_dir, shuffle=False)

@@ -114,6 +114,18 @@ def save_model_atomic(model, path):
     return path
 
 
+def adam_with_decay(learning_rate, lr_decay=1.0, steps_per_epoch=None):
+    """Adam whose learning rate is multiplied by `lr_decay` per epoch of `steps_per_epoch` steps,
+    smoothly step by step (the optimizer's step counter, so it continues after a resume)."""
+    if lr_decay == 1.0:
+        return keras.optimizers.Adam(learning_rate)
+    if not steps_per_epoch or steps_per_epoch < 1:
+        raise ValueError(
+            f"lr_decay needs the number of steps per epoch: pass steps_per_epoch, received {steps_per_epoch!r}."
+        )
+    return keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, lr_decay))
+
+
 def train(
     config,
     model_dir,
@@ -155,6 +167,7 @@ def train(
     val_ds = None
     if validation:
         val_ds = data_lib.make_dataset(dataset, "validation", batch_size, data_dir, shuffle=False)
+    optimizer = adam_with_decay(learning_rate, lr_decay, steps_per_epoch or max(int(train_ds.cardinality()), 0))
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(model_dir, CONFIG_FILE),
@@ -166,13 +179,7 @@ def train(
 
     keras.utils.set_random_seed(seed)
     model = Draw(config, seed=seed, jit_loss=jit_loss)
-    schedule = learning_rate
-    if lr_decay != 1.0:
-        epoch_steps = steps_per_epoch or int(train_ds.cardinality())
-        if epoch_steps < 1:
-            raise ValueError("lr_decay needs the number of steps per epoch: pass steps_per_epoch.")
-        schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, epoch_steps, lr_decay)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=jit_compile)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
     state = _TrainingState(model, model_dir)
     restored = state.restore()
