@@ -174,15 +174,23 @@ class DrawCell(keras.layers.Layer):
             mu, log_sigma = tf.split(posterior, 2, axis=0)
             sigma = tf.exp(log_sigma)
             z = mu + sigma * noise
-        h_dec, c_dec = lstm_update(tf.matmul(fused.dec_kernel, z) + dec_part, state.c_dec)
-        proj = tf.matmul(fused.h_kernel, h_dec) + fused.h_bias
-        new_parts = tf.split(proj, fused.splits, axis=0)
-        write_params = new_parts[-2] if cfg.write_size else None
-        delta_canvas, write_window = self.write.write_with_params(
-            write_params, tf.transpose(new_parts[-1]), params_axis=0
-        )
+        h_dec, c_dec, proj, write_params, patch = self.decode_step(fused, z, dec_part, state.c_dec)
+        delta_canvas, write_window = self.write.write_with_params(write_params, tf.transpose(patch), params_axis=0)
         new_state = DrawState(state.canvas + delta_canvas, h_enc, c_enc, h_dec, c_dec, proj)
         return new_state, StepOutput(mu, sigma, z, window_rows(read_window), window_rows(write_window))
+
+    def decode_step(self, fused, z, dec_part, c_dec):
+        """The decoder half of a step (eq. 7 and the linear maps of the write, eq. 8), feature-major.
+
+        z [z, batch], `dec_part` (the decoder's part of the previous fused projection of h_dec) and
+        c_dec [D, batch]. Returns (h_dec, c_dec, proj, write_params [5, batch] or None without
+        write attention, patch [C*N*N, batch]): the write itself is left to the caller.
+        """
+        h_dec, c_dec = lstm_update(tf.matmul(fused.dec_kernel, z) + dec_part, c_dec)
+        proj = tf.matmul(fused.h_kernel, h_dec) + fused.h_bias
+        parts = tf.split(proj, fused.splits, axis=0)
+        write_params = parts[-2] if self.config.write_size else None
+        return h_dec, c_dec, proj, write_params, parts[-1]
 
     def call(self, state, noise, x=None):
         """One standalone step from a batch-major `DrawState` ([batch, units]; `proj` is ignored)

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from draw_tf import bptt
-from draw_tf.cell import DrawCell, kl_to_standard_normal, log_density_ratio
+from draw_tf.cell import DrawCell, kl_to_standard_normal, log_density_ratio, window_rows
 from draw_tf.config import DrawConfig, get_preset
 
 tfd = tfp.distributions
@@ -155,22 +155,28 @@ class Draw(keras.Model):
         sequences dict or None)`. The loop only collects each step's posterior parameters; the KL
         terms are computed for all T steps at once afterwards (fewer, larger ops).
         """
+        if x_chw is None:
+            return self._unroll_generate(noise, record)
         cfg = self.config
         steps = cfg.time_steps
-        generate = x_chw is None
-        fused = self.cell.fused_weights(generate=generate)
+        fused = self.cell.fused_weights()
         batch = tf.shape(noise)[2]
         state = self.cell.initial_state(batch, fused)
-        names = []
-        if not generate:
-            names += ["mu", "sigma"] + (["z"] if importance else [])
+        names = ["mu", "sigma"] + (["z"] if importance else [])
         if record:
             names.append("canvases")
-            if not generate and cfg.read_size:
+            if cfg.read_size:
                 names.append("read_windows")
             if cfg.write_size:
                 names.append("write_windows")
-        arrays = {name: tf.TensorArray(tf.float32, size=steps) for name in names}
+        # Element shapes are given (not inferred from the first write): the TFLite converter's lowering
+        # of tensor lists needs them, and mixes up the lists of a loop without them.
+        b, (height, width, channels) = noise.shape[2], cfg.image_shape
+        element_shapes = {
+            "mu": [cfg.z_size, b], "sigma": [cfg.z_size, b], "z": [cfg.z_size, b],
+            "canvases": [b, channels, height, width], "read_windows": [5, b], "write_windows": [5, b],
+        }
+        arrays = {name: tf.TensorArray(tf.float32, size=steps, element_shape=element_shapes[name]) for name in names}
 
         def body(t, state, arrays):
             state, out = self.cell.step(fused, state, noise[t], x_chw)
@@ -184,21 +190,65 @@ class Draw(keras.Model):
             lambda t, *_: t < steps, body, (tf.constant(0), state, arrays), maximum_iterations=steps
         )
         stacked = {name: array.stack() for name, array in arrays.items()}  # [T, ...]
-        kl = log_ratio = sequences = None
-        if not generate:
-            kl_steps = kl_to_standard_normal(stacked["mu"], stacked["sigma"], axis=1)  # [T, batch]
-            kl = tf.reduce_sum(kl_steps, axis=0)
-            if importance:
-                log_ratio = log_density_ratio(stacked["z"], stacked["mu"], stacked["sigma"], axis=1)
-                log_ratio = tf.reduce_sum(log_ratio, axis=0)
+        log_ratio = sequences = None
+        kl_steps = kl_to_standard_normal(stacked["mu"], stacked["sigma"], axis=1)  # [T, batch]
+        kl = tf.reduce_sum(kl_steps, axis=0)
+        if importance:
+            log_ratio = log_density_ratio(stacked["z"], stacked["mu"], stacked["sigma"], axis=1)
+            log_ratio = tf.reduce_sum(log_ratio, axis=0)
         if record:
             sequences = {"canvases": tf.transpose(stacked["canvases"], [1, 0, 3, 4, 2])}  # [batch, T, B, A, C]
-            if not generate:
-                sequences["kl"] = tf.transpose(kl_steps)
+            sequences["kl"] = tf.transpose(kl_steps)
             for name in ("read_windows", "write_windows"):
                 if name in stacked:
                     sequences[name] = tf.transpose(stacked[name], [2, 0, 1])  # [T, 5, b] -> [b, T, 5]
         return Unrolled(canvas=state.canvas, kl=kl, log_ratio=log_ratio, sequences=sequences)
+
+    def _unroll_generate(self, noise, record=False):
+        """`unroll` without images: the decoder runs the T steps (generation never reads the
+        canvas) and the T writes are made afterwards in one batch, c_t their cumulative sum.
+
+        Same result as stepping the cell (tests/test_cell.py), with fewer and larger ops; the loop
+        stores only each step's write parameters, so the TFLite sampler exported from it copies
+        30 numbers per step instead of a whole canvas.
+        """
+        cfg = self.config
+        steps = noise.shape[0]
+        fused = self.cell.fused_weights(generate=True)
+        batch = tf.shape(noise)[2]
+        b = noise.shape[2]
+        write = self.cell.write
+        patch_size = fused.splits[-1]
+        names = ["patch"] + (["write_params"] if cfg.write_size else [])
+        element_shapes = {"patch": [patch_size, b], "write_params": [5, b]}
+        arrays = {name: tf.TensorArray(tf.float32, size=steps, element_shape=element_shapes[name]) for name in names}
+
+        def body(t, h_dec, c_dec, proj, arrays):
+            dec_part = proj[: fused.splits[0]]  # the decoder's recurrent input comes first
+            h_dec, c_dec, proj, write_params, patch = self.cell.decode_step(fused, noise[t], dec_part, c_dec)
+            values = {"patch": patch, "write_params": write_params}
+            return t + 1, h_dec, c_dec, proj, {name: array.write(t, values[name]) for name, array in arrays.items()}
+
+        zeros = tf.zeros(tf.stack([cfg.decoder_size, batch]))
+        proj = tf.tile(fused.h_bias, tf.stack([1, batch]))  # h_dec_0 = 0
+        *_, arrays = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), zeros, zeros, proj, arrays), maximum_iterations=steps
+        )
+        # [T, P, batch] -> [T * batch, P] (step-major rows) and [T, 5, batch] -> [5, T * batch]
+        patches = tf.reshape(tf.transpose(arrays["patch"].stack(), [0, 2, 1]), [-1, patch_size])
+        params = None
+        if cfg.write_size:
+            params = tf.reshape(tf.transpose(arrays["write_params"].stack(), [1, 0, 2]), [5, -1])
+        deltas, window = write.write_with_params(params, patches, params_axis=0)  # [T * batch, C, B, A]
+        deltas = tf.reshape(deltas, tf.concat([[steps, batch], tf.shape(deltas)[1:]], axis=0))
+        if not record:
+            return Unrolled(canvas=tf.reduce_sum(deltas, axis=0), kl=None, log_ratio=None, sequences=None)
+        canvases = tf.cumsum(deltas, axis=0)  # c_t = sum of the first t writes, [T, batch, C, B, A]
+        sequences = {"canvases": tf.transpose(canvases, [1, 0, 3, 4, 2])}  # [batch, T, B, A, C]
+        if window is not None:
+            rows = tf.reshape(window_rows(window), tf.stack([5, steps, batch]))
+            sequences["write_windows"] = tf.transpose(rows, [2, 1, 0])  # [batch, T, 5]
+        return Unrolled(canvas=canvases[-1], kl=None, log_ratio=None, sequences=sequences)
 
     def posterior_noise(self, batch_size):
         cfg = self.config
@@ -304,6 +354,22 @@ class Draw(keras.Model):
             return tf.random.normal(shape)
         return tf.random.stateless_normal(shape, seed=tf.constant([int(seed), 0], dtype=tf.int64))
 
+    def noise_from_seeds(self, seeds):
+        """Prior noise [batch, T, z_size] with row i drawn from the integer `seeds[i]` alone.
+
+        What the SavedModel's `sample` signature uses: an image depends only on its own seed, never
+        on the other requests batched with it.
+        """
+        seeds = tf.convert_to_tensor(seeds)
+        if seeds.shape.rank != 1 or not seeds.dtype.is_integer:
+            raise ValueError(f"seeds must be a vector of integers, received {seeds.dtype.name} of shape {seeds.shape}.")
+        shape = [self.config.time_steps, self.config.z_size]
+        return tf.map_fn(
+            lambda s: tf.random.stateless_normal(shape, seed=tf.stack([s, tf.zeros_like(s)])),
+            tf.cast(seeds, tf.int64),
+            fn_output_signature=tf.TensorSpec(shape, tf.float32),
+        )
+
     def generate(self, noise, return_sequences=True):
         """Draws images from given prior noise [batch, T, z_size].
 
@@ -317,12 +383,21 @@ class Draw(keras.Model):
         """Samples `num_samples` images from the prior; reproducible with an integer `seed`."""
         return self.generate(self.prior_noise(num_samples, seed), return_sequences)
 
-    def reconstruct(self, images, return_sequences=False):
+    def reconstruct(self, images, return_sequences=False, noise=None):
         """Reconstructions sigmoid(c_T) of `images` (one posterior sample), as a dict like `generate`,
-        plus `negative_elbo` (nats per image, analytic KL).
+        plus `negative_elbo` (nats per image, analytic KL). `noise` [batch, T, z_size] fixes the
+        posterior sample (default: fresh noise from the model's seed generator).
         """
         x = self.check_images(images)
-        return self._reconstruct_fn(return_sequences)(x)
+        if noise is None:
+            noise = self.posterior_noise(tf.shape(x)[0])
+        else:
+            noise = self.check_noise(noise)
+            if noise.shape[2] is not None and x.shape[0] is not None and noise.shape[2] != x.shape[0]:
+                raise ValueError(
+                    f"noise must hold one row per image: {x.shape[0]} images, received noise for {noise.shape[2]}."
+                )
+        return self._reconstruct_fn(return_sequences)(x, noise)
 
     def importance_weighted_nll(self, images, num_samples=1, chunk_size=None):
         """-log p(x) estimated by the importance-weighted bound with K = `num_samples` (nats per image).
@@ -356,29 +431,40 @@ class Draw(keras.Model):
             cache[key] = build()
         return cache[key]
 
-    def _generate_fn(self, return_sequences):
-        def generate(noise):
-            out = self.unroll(None, noise, record=return_sequences)
-            result = {"images": tf.sigmoid(_to_hwc(out.canvas))}
-            if return_sequences:
-                result["canvases"] = tf.sigmoid(out.sequences["canvases"])
-                if "write_windows" in out.sequences:
-                    result["write_windows"] = out.sequences["write_windows"]
-            return result
+    def generate_outputs(self, noise, return_sequences=True):
+        """`generate`'s graph on loop noise [T, z_size, batch] (no checks, no tf.function), for
+        exporters that trace it into their own functions."""
+        out = self.unroll(None, noise, record=return_sequences)
+        result = {"images": tf.sigmoid(_to_hwc(out.canvas))}
+        if return_sequences:
+            result["canvases"] = tf.sigmoid(out.sequences["canvases"])
+            if "write_windows" in out.sequences:
+                result["write_windows"] = out.sequences["write_windows"]
+        return result
 
-        return self._cached(("generate", return_sequences), lambda: tf.function(generate, reduce_retracing=True))
+    def reconstruct_outputs(self, x, noise, return_sequences=False):
+        """`reconstruct`'s graph on float32 images [batch, B, A, C] and loop noise [T, z_size, batch]."""
+        out = self.unroll(_to_chw(x), noise, record=return_sequences)
+        logits = _to_hwc(out.canvas)
+        result = {"images": tf.sigmoid(logits), "negative_elbo": bernoulli_nll(logits, x) + out.kl}
+        if return_sequences:
+            result.update(out.sequences)
+            result["canvases"] = tf.sigmoid(result["canvases"])
+        return result
+
+    def _generate_fn(self, return_sequences):
+        return self._cached(
+            ("generate", return_sequences),
+            lambda: tf.function(lambda noise: self.generate_outputs(noise, return_sequences), reduce_retracing=True),
+        )
 
     def _reconstruct_fn(self, return_sequences):
-        def reconstruct(x):
-            out = self.unroll(_to_chw(x), self.posterior_noise(tf.shape(x)[0]), record=return_sequences)
-            logits = _to_hwc(out.canvas)
-            result = {"images": tf.sigmoid(logits), "negative_elbo": bernoulli_nll(logits, x) + out.kl}
-            if return_sequences:
-                result.update(out.sequences)
-                result["canvases"] = tf.sigmoid(result["canvases"])
-            return result
-
-        return self._cached(("reconstruct", return_sequences), lambda: tf.function(reconstruct, reduce_retracing=True))
+        return self._cached(
+            ("reconstruct", return_sequences),
+            lambda: tf.function(
+                lambda x, noise: self.reconstruct_outputs(x, noise, return_sequences), reduce_retracing=True
+            ),
+        )
 
     def _log_weights_fn(self):
         def log_weights(x, k):

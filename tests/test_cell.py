@@ -29,14 +29,19 @@ def reference_unroll(cell, x, noise):
 
 
 def reference_generate(cell, noise):
+    """Generation step by step: (c_T, [c_1 .. c_T] as [b, T, C, B, A], write windows [b, T, 5] or None)."""
     cfg = cell.config
     batch = noise.shape[1]
     canvas = tf.zeros([batch, cfg.channels, cfg.image_height, cfg.image_width])
     h_dec = c_dec = tf.zeros([batch, cfg.decoder_size])
+    canvases, windows = [], []
     for t in range(cfg.time_steps):
-        h_dec, (_, c_dec) = cell.decoder(noise[t], [h_dec, c_dec])
-        canvas = canvas + cell.write(h_dec)
-    return canvas
+        h_dec, (_, c_dec) = cell.decoder(noise[t], [h_dec, c_dec])  # eq. 7
+        canvas = canvas + cell.write(h_dec)  # eq. 8
+        canvases.append(canvas)
+        if cfg.write_size:
+            windows.append(tf.stack(list(cell.write.window(h_dec)), axis=-1))
+    return canvas, tf.stack(canvases, axis=1), tf.stack(windows, axis=1) if windows else None
 
 
 def _perturb(model, scale=0.3, seed=0):
@@ -61,8 +66,18 @@ def test_fused_unroll_matches_reference(tiny_config, overrides):
     np.testing.assert_allclose(out.canvas.numpy(), canvas.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.kl.numpy(), kl.numpy(), rtol=1e-4, atol=1e-4)
 
-    generated = model.unroll(None, loop_noise)
-    np.testing.assert_allclose(generated.canvas.numpy(), reference_generate(model.cell, noise).numpy(), rtol=1e-4, atol=1e-4)
+    # Generation makes the T writes after the decoder loop, in one batch; same canvases and windows.
+    canvas, canvases, windows = reference_generate(model.cell, noise)
+    generated = model.unroll(None, loop_noise, record=True)
+    np.testing.assert_allclose(generated.canvas.numpy(), canvas.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        generated.sequences["canvases"].numpy(), tf.transpose(canvases, [0, 1, 3, 4, 2]).numpy(), rtol=1e-4, atol=1e-4
+    )
+    if windows is None:
+        assert "write_windows" not in generated.sequences
+    else:
+        np.testing.assert_allclose(generated.sequences["write_windows"].numpy(), windows.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.unroll(None, loop_noise).canvas.numpy(), canvas.numpy(), rtol=1e-4, atol=1e-4)
 
 
 def test_standalone_cell_step(tiny_config):
