@@ -70,10 +70,9 @@ class _TrainingState:
             return None
         try:
             status = self.checkpoint.restore(path)
+            status.assert_existing_objects_matched()  # every weight of this model comes from the checkpoint
             if partial:
-                status.expect_partial()
-            else:
-                status.assert_existing_objects_matched()
+                status.expect_partial()  # the checkpoint may hold more (the optimizer's slots)
         except (ValueError, tf.errors.OpError, AssertionError) as e:
             raise ValueError(f"Checkpoint {path!r} does not match this model's configuration: {e}") from e
         return path
