@@ -1,0 +1,109 @@
+"""The TFLite sampler in the LiteRT interpreter: equal to the TF sampler on the same noise, builtin
+ops only, weights as constants, each quantization smaller than the last."""
+
+import os
+
+import numpy as np
+import pytest
+
+from draw_tf import Draw, get_preset
+from draw_tf.export import QUANTIZATIONS, export_tflite, op_names, run_sampler
+from draw_tf.export.tflite import VARIABLE_OPS, convert
+
+# Max abs difference from the float32 TF sampler allowed on the final images, per variant.
+TOLERANCE = {"float32": 1e-5, "float16": 0.01, "int8": 0.1}
+
+
+def _perturbed(config, seed=0):
+    model = Draw(config, seed=0)
+    rng = np.random.default_rng(seed)
+    for w in model.trainable_weights:  # not the initial weights: every head matters
+        w.assign(w.numpy() + rng.normal(scale=0.3 / np.sqrt(max(w.shape[0], 1)), size=w.shape).astype(np.float32))
+    return model
+
+
+def _noise(config, batch, steps=None, seed=1):
+    steps = steps or config.time_steps
+    return np.random.default_rng(seed).standard_normal((batch, steps, config.z_size)).astype(np.float32)
+
+
+@pytest.mark.parametrize("quantization", QUANTIZATIONS)
+def test_litert_matches_the_tf_sampler(tiny_config, tmp_path, quantization):
+    model = _perturbed(tiny_config)
+    path = str(tmp_path / f"draw_{quantization}.tflite")
+    report = export_tflite(model, path, quantization)
+    assert report["bytes"] == os.path.getsize(path)
+    assert report["max_abs_diff_images"] <= TOLERANCE[quantization]
+    z = _noise(tiny_config, 1)
+    expected = model.generate(z)
+    for threads in (1, 2):
+        out = run_sampler(path, z, num_threads=threads)
+        assert set(out) == {"images", "canvases", "write_windows"}
+        assert out["canvases"].shape == (1, tiny_config.time_steps, *tiny_config.image_shape)
+        np.testing.assert_allclose(out["images"], expected["images"].numpy(), atol=TOLERANCE[quantization])
+        np.testing.assert_allclose(out["canvases"][:, -1], out["images"], atol=1e-6)
+        assert 0 <= out["canvases"].min() and out["canvases"].max() <= 1
+        if quantization == "float32":
+            np.testing.assert_allclose(out["canvases"], expected["canvases"].numpy(), atol=1e-5)
+            np.testing.assert_allclose(out["write_windows"], expected["write_windows"].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_only_builtin_ops_and_constant_weights(tiny_config):
+    ops = op_names(convert(_perturbed(tiny_config)))
+    assert "WHILE" in ops  # the T steps stay a loop, not T copies of the step
+    assert not [op for op in ops if op.startswith("CUSTOM") or op in VARIABLE_OPS]
+    assert "FULLY_CONNECTED" in ops or "BATCH_MATMUL" in ops
+
+
+def test_no_attention_and_other_batch_and_steps(tiny_config, tmp_path):
+    config = tiny_config.replace(read_size=0, write_size=0)
+    model = _perturbed(config)
+    path = str(tmp_path / "plain.tflite")
+    report = export_tflite(model, path, batch_size=3, time_steps=5)
+    assert report["outputs"] == {"canvases": [3, 5, *config.image_shape], "images": [3, *config.image_shape]}
+    z = _noise(config, 3, steps=5)
+    longer = Draw(config.replace(time_steps=5))
+    longer.set_weights(model.get_weights())
+    np.testing.assert_allclose(run_sampler(path, z)["images"], longer.generate(z)["images"].numpy(), atol=1e-5)
+
+
+def test_device_noise_variant(tiny_config, tmp_path):
+    path = str(tmp_path / "device.tflite")
+    report = export_tflite(_perturbed(tiny_config), path, device_noise=True)
+    assert "RANDOM_STANDARD_NORMAL" in report["ops"]
+    assert not [op for op in report["ops"] if op.startswith("CUSTOM") or op in VARIABLE_OPS]
+    first, second = run_sampler(path), run_sampler(path)
+    assert first["images"].shape == (1, *tiny_config.image_shape)
+    assert 0 <= first["images"].min() and first["images"].max() <= 1
+    assert not np.allclose(first["images"], second["images"])  # fresh noise on every invoke
+
+
+def test_mnist_sizes_shrink_and_int8_fits_in_700_kb():
+    model = Draw(get_preset("mnist"), seed=0)
+    sizes = {q: len(convert(model, q)) for q in QUANTIZATIONS}
+    generator_params = sum(int(np.prod(w.shape)) for w in model.cell.decoder.weights + model.cell.write.weights)
+    assert 4 * generator_params < sizes["float32"] < 4 * generator_params * 1.1  # weights stored once, as constants
+    assert sizes["float16"] < 0.55 * sizes["float32"]
+    assert sizes["int8"] < 0.35 * sizes["float32"] and sizes["int8"] < 700 * 1024
+
+
+def test_bad_arguments_write_nothing(tiny_config, tmp_path):
+    model = Draw(tiny_config)
+    path = tmp_path / "draw.tflite"
+    for kwargs, message in [
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"time_steps": -1}, "time_steps must be a positive integer"),
+        ({"quantization": "int4"}, "quantization must be one of"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            export_tflite(model, str(path), **kwargs)
+        assert not path.exists()
+    with pytest.raises(ValueError, match="directory"):
+        export_tflite(model, str(tmp_path))
+    path.write_bytes(b"previous")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_tflite(model, str(path))
+    assert path.read_bytes() == b"previous"
+    export_tflite(model, str(path), overwrite=True)
+    assert len(run_sampler(str(path), _noise(tiny_config, 1))["images"]) == 1
+    assert not [n for n in os.listdir(tmp_path) if n != "draw.tflite"]  # no temporary left behind
