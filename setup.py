@@ -11,6 +11,8 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1,<3",
     "numpy>=1.26,<3",
     "pillow>=10.0",
+    "ai-edge-litert>=2.3,<2.4",  # the LiteRT interpreter: export_tflite checks every file it writes
+    "tensorflow-serving-api>=2.21,<2.22",  # PredictRequest protos and the gRPC stub of the serving client
 ]
 
 setup(

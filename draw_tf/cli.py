@@ -9,7 +9,7 @@ import sys
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-COMMANDS = ("train", "evaluate", "sample")
+COMMANDS = ("train", "evaluate", "sample", "export_saved_model", "export_tflite")
 
 flags.DEFINE_string("preset", "quick", "Model preset: quick, mnist, mnist_no_attention, mnist_two_digit, svhn, cifar10.")
 flags.DEFINE_string("dataset", "embedded", "embedded (ships with the package), binarized_mnist, or mnist (dynamic binarization).")
@@ -27,7 +27,19 @@ flags.DEFINE_string("split", "validation", "evaluate: the split to evaluate.")
 flags.DEFINE_integer("iwae_samples", 0, "evaluate: K for the importance-weighted bound (0 skips it).")
 flags.DEFINE_integer("max_batches", None, "evaluate: stop after this many batches.")
 flags.DEFINE_integer("num_samples", 64, "sample: number of images in the grid.")
-flags.DEFINE_string("output", None, "sample: PNG path (default: <model_dir>/samples/samples.png); evaluate: JSON path.")
+flags.DEFINE_string(
+    "output", None,
+    "sample: PNG path (default: <model_dir>/samples/samples.png); evaluate: JSON path; "
+    "export_tflite: directory for <model_name>_<quantization>.tflite (default: <model_dir>/export/tflite).",
+)
+flags.DEFINE_string("export_dir", None, "export_saved_model: TF Serving base directory (default: <model_dir>/export/serving).")
+flags.DEFINE_string("model_name", "draw", "export_*: the served model's name (directory, and TFLite file prefix).")
+flags.DEFINE_integer("version", None, "export_saved_model: version number (default: one above the highest existing).")
+flags.DEFINE_list("quantization", ["float32", "float16", "int8"], "export_tflite: variants to write.")
+flags.DEFINE_integer("export_batch_size", 1, "export_tflite: the sampler's fixed batch size.")
+flags.DEFINE_integer("time_steps", None, "export_tflite: drawing steps T (default: the model's).")
+flags.DEFINE_bool("device_noise", False, "export_tflite: also write a sampler that draws its own noise (no input).")
+flags.DEFINE_bool("overwrite", False, "export_tflite: replace existing .tflite files.")
 
 
 def _train():
@@ -77,11 +89,66 @@ def _sample():
     print(path)
 
 
+def _load_for_export():
+    """The model of --model_dir; with an explicit --preset, checks that the stored model is that preset."""
+    from draw_tf import get_preset, training
+
+    model = training.load_model(FLAGS.model_dir)
+    if FLAGS["preset"].present and model.config != get_preset(FLAGS.preset):
+        expected = get_preset(FLAGS.preset)
+        changed = {k: (getattr(model.config, k), v) for k, v in expected.to_dict().items() if getattr(model.config, k) != v}
+        raise ValueError(
+            f"{FLAGS.model_dir!r} holds a model that is not the preset {FLAGS.preset!r} (stored, preset): {changed}."
+        )
+    return model
+
+
+def _export_saved_model():
+    from draw_tf.export import export_saved_model, serving_functions
+
+    model = _load_for_export()
+    export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export", "serving")
+    path = export_saved_model(model, export_dir, FLAGS.model_name, FLAGS.version)
+    print(json.dumps({"saved_model": path, "signatures": ["serving_default", *serving_functions(model)]}, indent=2))
+
+
+def _export_tflite():
+    from draw_tf.export import QUANTIZATIONS, export_tflite
+
+    unknown = [q for q in FLAGS.quantization if q not in QUANTIZATIONS]
+    if unknown or not FLAGS.quantization:
+        raise app.UsageError(f"--quantization takes a list out of {list(QUANTIZATIONS)}, received {FLAGS.quantization}.")
+    for name, value in (("export_batch_size", FLAGS.export_batch_size), ("time_steps", FLAGS.time_steps)):
+        if value is not None and value < 1:
+            raise app.UsageError(f"--{name} must be a positive integer, received {value}.")
+    output = FLAGS.output or os.path.join(FLAGS.model_dir, "export", "tflite")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise app.UsageError(f"--output must be a directory for the .tflite files, received the file {output!r}.")
+    jobs = [(q, False, f"{FLAGS.model_name}_{q}.tflite") for q in FLAGS.quantization]
+    if FLAGS.device_noise:
+        jobs.append(("float32", True, f"{FLAGS.model_name}_float32_device_noise.tflite"))
+    paths = [os.path.join(output, name) for _, _, name in jobs]
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not FLAGS.overwrite:  # checked for all before writing any
+        raise app.UsageError(f"{existing} exist; pass --overwrite to replace them.")
+    model = _load_for_export()
+    reports = [
+        export_tflite(
+            model, path, quantization, FLAGS.export_batch_size, FLAGS.time_steps, device_noise, overwrite=FLAGS.overwrite
+        )
+        for (quantization, device_noise, _), path in zip(jobs, paths)
+    ]
+    print(json.dumps(reports, indent=2))
+
+
 def main(argv):
     commands = [a for a in argv[1:]]
     if len(commands) != 1 or commands[0] not in COMMANDS:
         raise app.UsageError(f"Expected exactly one command out of {list(COMMANDS)}, received {commands}.")
-    {"train": _train, "evaluate": _evaluate, "sample": _sample}[commands[0]]()
+    {
+        "train": _train, "evaluate": _evaluate, "sample": _sample,
+        "export_saved_model": _export_saved_model, "export_tflite": _export_tflite,
+    }[commands[0]]()
 
 
 def run():

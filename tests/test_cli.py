@@ -61,3 +61,39 @@ def test_cli_errors_are_clear(tmp_path):
     assert not os.path.exists(tmp_path / "other")  # nothing written when the data is missing
     out = run_cli("explode", check=False)
     assert out.returncode != 0 and "Expected exactly one command" in out.stderr
+
+
+def test_export_commands(tmp_path):
+    model_dir = str(tmp_path / "run")
+    run_cli("train", f"--model_dir={model_dir}", "--epochs=1", "--steps_per_epoch=1", "--batch_size=10")
+    serving = str(tmp_path / "serving")
+    out = _last_json(run_cli("export_saved_model", f"--model_dir={model_dir}", f"--export_dir={serving}").stdout)
+    assert out["saved_model"] == os.path.join(serving, "draw", "1")
+    assert os.path.exists(os.path.join(serving, "draw", "1", "saved_model.pb"))
+    assert "reconstruct" in out["signatures"] and "serving_default" in out["signatures"]
+
+    tflite = str(tmp_path / "tflite")
+    proc = run_cli(
+        "export_tflite", f"--model_dir={model_dir}", f"--output={tflite}", "--quantization=float32,int8",
+        "--export_batch_size=2", "--preset=quick",
+    )
+    reports = json.loads(proc.stdout[proc.stdout.index("[\n  {"):])
+    assert [os.path.basename(r["path"]) for r in reports] == ["draw_float32.tflite", "draw_int8.tflite"]
+    assert reports[0]["outputs"]["images"] == [2, 28, 28, 1] and reports[0]["max_abs_diff_images"] < 1e-5
+    assert reports[1]["bytes"] < reports[0]["bytes"] == os.path.getsize(reports[0]["path"])
+
+    # Bad input: nothing is written or replaced.
+    before = {name: os.path.getmtime(os.path.join(tflite, name)) for name in os.listdir(tflite)}
+    for args, message in [
+        (["export_saved_model", "--preset=mnist"], "is not the preset 'mnist'"),
+        (["export_saved_model", "--version=1"], "never overwritten"),
+        (["export_tflite", f"--output={tflite}"], "pass --overwrite"),
+        (["export_tflite", f"--output={os.path.join(tflite, 'draw_int8.tflite')}"], "must be a directory"),
+        (["export_tflite", "--export_batch_size=0", f"--output={tmp_path / 'new'}"], "must be a positive integer"),
+    ]:
+        extra = [f"--export_dir={serving}"] if args[0] == "export_saved_model" else []
+        proc = run_cli(*args, f"--model_dir={model_dir}", *extra, check=False)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr[-2000:])
+    assert sorted(os.listdir(os.path.join(serving, "draw"))) == ["1"]
+    assert {name: os.path.getmtime(os.path.join(tflite, name)) for name in os.listdir(tflite)} == before
+    assert not os.path.exists(tmp_path / "new")
