@@ -3,6 +3,7 @@
     python -m benchmarks.run                       # the whole suite -> benchmarks/results/latest.json
     python -m benchmarks.run --only=train --presets=mnist --batches=100 --repeats=3
     python -m benchmarks.run --case=train --preset=mnist --batch=100   # one case in this process
+    python -m benchmarks.run --only export --repeats 3   # SavedModel and TFLite sampling (1 and 2 threads)
 
 Each case runs in a fresh subprocess (so peak resident memory is its own) and prints one JSON
 line; the suite repeats every case `--repeats` times and reports the median over repeats with
@@ -17,9 +18,11 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -52,6 +55,16 @@ def machine_info():
 
 
 def peak_rss_mb():
+    """Peak resident memory of this process's own address space (VmHWM, reset at exec). Not
+    getrusage's ru_maxrss: Linux carries that over exec from the forking parent, so a small case
+    spawned by the suite (which has imported TensorFlow) would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -227,7 +240,78 @@ def case_sample(args):
     return out
 
 
-CASES = {"train": case_train, "evaluate": case_evaluate, "sample": case_sample}
+def _time_calls(fn, repeats, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return summarize(times)
+
+
+def _latency_and_rate(stats, batch):
+    """Milliseconds per call (median, [fastest, slowest]) and images per second (median, [slowest, fastest])."""
+    return {
+        "ms_per_call": stats["median"] * 1000, "ms_per_call_spread": [stats["min"] * 1000, stats["max"] * 1000],
+        "images_per_second": batch / stats["median"], "images_per_second_spread": [batch / stats["max"], batch / stats["min"]],
+    }
+
+
+def case_export(args):
+    """Writes the artifacts the SavedModel and TFLite sampling cases load (mnist-sized, seed-0 weights)."""
+    from draw_tf import Draw, get_preset
+    from draw_tf.export import export_saved_model, export_tflite
+
+    model = Draw(get_preset(args.preset), seed=0)
+    out = {"benchmark": "export", "preset": args.preset, "saved_model": export_saved_model(model, args.artifacts, "draw")}
+    for quantization, batch in (("float32", 1), ("float16", 1), ("int8", 1), ("float32", args.batch)):
+        report = export_tflite(model, os.path.join(args.artifacts, f"{quantization}_b{batch}.tflite"), quantization, batch)
+        out[f"tflite_{quantization}_b{batch}"] = {k: report[k] for k in ("path", "bytes", "max_abs_diff_images")}
+    return out
+
+
+def case_sample_saved_model(args):
+    """The SavedModel's `generate` (given z) and `sample` (seeds) signatures, loaded by TensorFlow alone."""
+    import numpy as np
+    import tensorflow as tf
+
+    path = os.path.join(args.artifacts, "draw", "1")
+    loaded = tf.saved_model.load(path)
+    generate, sample = loaded.signatures["generate"], loaded.signatures["sample"]
+    steps, z_size = generate.structured_input_signature[1]["z"].shape[1:]
+    out = {"benchmark": "sample_saved_model", "preset": args.preset}
+    for batch in (1, args.batch):
+        z = tf.constant(np.random.default_rng(0).standard_normal((batch, steps, z_size)), tf.float32)
+        stats = _time_calls(lambda: generate(z=z)["images"].numpy(), args.sample_repeats)
+        out[f"generate_batch{batch}"] = _latency_and_rate(stats, batch)
+        seeds = tf.range(batch, dtype=tf.int64)
+        out[f"sample_seeds_batch{batch}"] = _latency_and_rate(_time_calls(lambda: sample(seed=seeds)["images"].numpy(), args.sample_repeats), batch)
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def case_sample_tflite(args):
+    """A `.tflite` sampler in the LiteRT interpreter: invoke latency, median of `--tflite_repeats`."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=args.tflite, num_threads=args.threads).get_signature_runner("sample")
+    shape = runner.get_input_details()["z"]["shape"]
+    z = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    stats = _time_calls(lambda: runner(z=z), args.tflite_repeats, warmup=10)
+    return {
+        "benchmark": "sample_tflite", "file": os.path.basename(args.tflite), "bytes": os.path.getsize(args.tflite),
+        "threads": args.threads, "batch": int(shape[0]), **_latency_and_rate(stats, int(shape[0])),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+CASES = {
+    "train": case_train, "evaluate": case_evaluate, "sample": case_sample, "export": case_export,
+    "sample_saved_model": case_sample_saved_model, "sample_tflite": case_sample_tflite,
+}
 
 
 def run_case_subprocess(argv):
@@ -263,10 +347,22 @@ def suite(args):
         for preset in args.presets:
             plan.append(["--case=sample", f"--preset={preset}", "--batch=100"])
     report = {"machine": machine_info(), "command": " ".join(sys.argv), "results": []}
+    artifacts = None
+    if "export" in args.only:  # SavedModel and TFLite sampling, from artifacts written once
+        artifacts = tempfile.mkdtemp(prefix="draw-bench-")
+        report["export"] = run_case_subprocess(["--case=export", "--preset=mnist", f"--artifacts={artifacts}", "--batch=100"])
+        print(json.dumps(report["export"]), flush=True)
+        plan.append(["--case=sample_saved_model", "--preset=mnist", f"--artifacts={artifacts}", "--batch=100"])
+        for name in ("float32_b1", "float16_b1", "int8_b1", "float32_b100"):
+            for threads in (1, 2):
+                plan.append(["--case=sample_tflite", f"--tflite={os.path.join(artifacts, name + '.tflite')}", f"--threads={threads}"])
     for argv in plan:
         runs = [run_case_subprocess(argv) for _ in range(args.repeats)]
         entry = dict(runs[0])
         entry["repeats"] = runs
+        if entry["benchmark"] == "sample_tflite":
+            entry["ms_per_call"] = _median_over_repeats(runs, ["ms_per_call"])
+            entry["images_per_second"] = _median_over_repeats(runs, ["images_per_second"])
         if entry["benchmark"] == "train_fit":
             entry["images_per_second"] = _median_over_repeats(runs, ["images_per_second"])
             entry["utilization"] = _median_over_repeats(runs, ["utilization"])
@@ -276,6 +372,8 @@ def suite(args):
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(report, f, indent=2)
+    if artifacts:
+        shutil.rmtree(artifacts)
     print(f"report written to {args.output}", file=sys.stderr)
 
 
@@ -290,7 +388,11 @@ def main():
     p.add_argument("--no_jit_loss", action="store_true", help="Draw(jit_loss=False): no XLA on the forward/backward")
     p.add_argument("--iwae_k", type=int, nargs="+", default=[1, 10, 50])
     p.add_argument("--sample_repeats", type=int, default=20)
-    p.add_argument("--only", nargs="+", default=["train", "evaluate", "sample"])
+    p.add_argument("--tflite_repeats", type=int, default=100)
+    p.add_argument("--artifacts", help="export/sample_saved_model: directory of the exported artifacts")
+    p.add_argument("--tflite", help="sample_tflite: the .tflite file")
+    p.add_argument("--threads", type=int, default=1, help="sample_tflite: interpreter threads")
+    p.add_argument("--only", nargs="+", default=["train", "evaluate", "sample", "export"])
     p.add_argument("--presets", nargs="+", default=["mnist", "mnist_no_attention"])
     p.add_argument("--batches", type=int, nargs="+", default=[100, 250])
     p.add_argument("--jit", type=int, nargs="+", default=[0])
