@@ -104,12 +104,12 @@ def _load_for_export():
 
 
 def _export_saved_model():
-    from draw_tf.export import export_saved_model, serving_functions
+    from draw_tf.export import SIGNATURES, export_saved_model
 
     model = _load_for_export()
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export", "serving")
     path = export_saved_model(model, export_dir, FLAGS.model_name, FLAGS.version)
-    print(json.dumps({"saved_model": path, "signatures": ["serving_default", *serving_functions(model)]}, indent=2))
+    print(json.dumps({"saved_model": path, "signatures": list(SIGNATURES)}, indent=2))
 
 
 def _export_tflite():

@@ -7,11 +7,15 @@ import os
 import tempfile
 
 
-def readable_by_all(path):
-    """Gives a file from mkstemp (mode 0600) the mode a normal open() would: 0666 less the umask."""
+def current_umask():
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    return umask
+
+
+def readable_by_all(path):
+    """Gives a file from mkstemp (mode 0600) the mode a normal open() would: 0666 less the umask."""
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 @contextlib.contextmanager

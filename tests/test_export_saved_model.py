@@ -13,6 +13,7 @@ import tensorflow as tf
 from draw_tf import Draw
 from draw_tf.export import export_saved_model, existing_versions
 from draw_tf.export.saved_model import SIGNATURES
+from draw_tf.files import current_umask
 
 SEEDS = np.array([3, 5, 3], np.int64)
 
@@ -132,6 +133,7 @@ def test_versions_increase_and_are_never_overwritten(exported):
     model_path = os.path.join(base, "draw")
     before = sorted(os.listdir(first))
     assert first.endswith(os.path.join("draw", "1"))
+    assert os.stat(first).st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700: a server user reads it
     second = export_saved_model(model, base, "draw")
     assert second == os.path.join(model_path, "2") and existing_versions(model_path) == [1, 2]
     with pytest.raises(FileExistsError, match="never overwritten"):

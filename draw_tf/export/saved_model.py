@@ -32,7 +32,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from draw_tf.files import readable_by_all
+from draw_tf.files import current_umask
 
 SIGNATURES = ("serving_default", "sample", "sample_sequences", "generate", "generate_sequences", "reconstruct")
 
@@ -118,10 +118,7 @@ def export_saved_model(model, export_dir, model_name="draw", version=None, verbo
         for name, fn in serving_functions(model).items():  # `sample` first: write_out aliases it as serving_default
             archive.add_endpoint(name, fn)
         archive.write_out(tmp, verbose=verbose)
-        os.chmod(tmp, 0o777 & ~_umask())
-        for root, _, files in os.walk(tmp):
-            for f in files:
-                readable_by_all(os.path.join(root, f))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide it from a serving user
         if os.path.exists(final):
             raise FileExistsError(f"{final!r} appeared while exporting; versions are never overwritten.")
         os.rename(tmp, final)
@@ -130,8 +127,3 @@ def export_saved_model(model, export_dir, model_name="draw", version=None, verbo
             shutil.rmtree(tmp)
     return final
 
-
-def _umask():
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask

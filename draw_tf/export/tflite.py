@@ -132,8 +132,9 @@ def export_tflite(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} exists; pass overwrite=True (--overwrite) to replace it.")
     batch_size = _check_positive_int("batch_size", batch_size)
-    steps = model.config.time_steps if time_steps is None else _check_positive_int("time_steps", time_steps)
-    content = convert(model, quantization, batch_size, steps, device_noise)
+    model = sampler_model(model, time_steps)
+    steps = model.config.time_steps
+    content = convert(model, quantization, batch_size, device_noise=device_noise)
     report = {
         "path": path, "quantization": quantization, "bytes": len(content), "ops": op_names(content),
         "batch_size": batch_size, "time_steps": steps, "noise": "device" if device_noise else "input",
@@ -143,7 +144,7 @@ def export_tflite(
     else:
         z = np.random.default_rng(0).standard_normal((batch_size, steps, model.config.z_size)).astype(np.float32)
         out = run_sampler(content, z)
-        reference = sampler_model(model, steps).generate(z)
+        reference = model.generate(z)
         for name in ("images", "canvases"):
             diff = np.abs(out[name] - reference[name].numpy())
             report[f"max_abs_diff_{name}"], report[f"mean_abs_diff_{name}"] = float(diff.max()), float(diff.mean())
