@@ -35,3 +35,28 @@ def test_learning_rate_decays_per_epoch_and_resumes(tmp_path):
     with pytest.raises(ValueError, match="lr_decay must be a number in \\(0, 1\\]"):
         training.train(config, str(tmp_path / "other"), epochs=1, **{**kwargs, "lr_decay": 1.5})
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    "trained, change",
+    [
+        ({}, {"decoder_size": 64}),  # weights of other shapes
+        # A 28x28 read gives the encoder the same input size as the plain read, so every stored
+        # weight fits, but the read's attention head is not in the checkpoint.
+        ({"read_size": 0}, {"read_size": 28}),
+    ],
+)
+def test_load_model_refuses_a_checkpoint_of_another_model(tmp_path, trained, change):
+    import json
+
+    from draw_tf import training
+
+    model_dir = str(tmp_path / "run")
+    training.train(get_preset("quick", **trained), model_dir, epochs=1, steps_per_epoch=1, batch_size=8,
+                   validation=False, num_samples=4, verbose=0)
+    path = tmp_path / "run" / training.CONFIG_FILE
+    stored = json.loads(path.read_text())
+    stored["model"].update(change)  # config.json no longer describes the checkpoint
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="does not match this model"):
+        training.load_model(model_dir)
