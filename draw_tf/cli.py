@@ -22,6 +22,8 @@ flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_float("lr_decay", 1.0, "Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).")
 flags.DEFINE_bool("jit_compile", False, "Keras compile(jit_compile=True): XLA on the whole train step.")
 flags.DEFINE_bool("jit_loss", True, "XLA on the T-step forward and backward pass only (Draw(jit_loss=...)).")
+flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "tpu"],
+                  "train: tf.distribute strategy (auto: a TPU or the GPUs when present, else one device).")
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation, shuffling, noise).")
 flags.DEFINE_string("split", "validation", "evaluate: the split to evaluate.")
 flags.DEFINE_integer("iwae_samples", 0, "evaluate: K for the importance-weighted bound (0 skips it).")
@@ -60,6 +62,7 @@ def _train():
         seed=FLAGS.seed,
         steps_per_epoch=FLAGS.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
+        strategy=FLAGS.strategy,
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
     summary["model_dir"] = FLAGS.model_dir
