@@ -13,6 +13,7 @@ INSTALL_REQUIRES = [
     "pillow>=10.0",
     "ai-edge-litert>=2.3,<2.4",  # the LiteRT interpreter: export_tflite checks every file it writes
     "tensorflow-serving-api>=2.21,<2.22",  # PredictRequest protos and the gRPC stub of the serving client
+    "matplotlib>=3.8,<4",  # draw_tf.visualize's plots
 ]
 
 setup(
@@ -25,7 +26,10 @@ setup(
     package_data={"draw_tf": ["assets/*.npz"]},
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8.0"]},
+    extras_require={
+        # nbclient, nbformat and ipykernel execute the colab/ notebooks in the tests
+        "test": ["pytest>=8.0", "nbclient>=0.10,<0.12", "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
+    },
     entry_points={"console_scripts": ["draw-tf=draw_tf.cli:run"]},
     license="Apache-2.0",
 )

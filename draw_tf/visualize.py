@@ -100,6 +100,15 @@ def gif_bytes(frames, duration_ms=60, hold_last_ms=1500):
     return buffer.getvalue()
 
 
+def png_bytes(array):
+    """A uint8 image array ([H, W] grey or [H, W, 3]) as PNG bytes, e.g. for `IPython.display.Image`."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def save_gif(path, frames, duration_ms=60, hold_last_ms=1500):
     """`gif_bytes` written to `path` atomically; returns the path."""
     data = gif_bytes(frames, duration_ms, hold_last_ms)
