@@ -144,13 +144,18 @@ def save_drawing_gif(model, path, images=None, num_samples=4, seed=0, scale=4, c
     return save_gif(path, drawing(model, images, num_samples, seed, scale, columns))
 
 
-def save_reconstruction_grid(path, images, reconstructions, scale=2):
-    """A PNG of inputs (odd columns) next to their reconstructions (even columns), 4 pairs per row."""
+def reconstruction_grid(images, reconstructions, scale=2):
+    """uint8 grid of inputs (odd columns) next to their reconstructions (even columns), 4 pairs per row."""
     images, reconstructions = np.asarray(images), np.asarray(reconstructions)
     if images.shape != reconstructions.shape:
         raise ValueError(f"images {list(images.shape)} and reconstructions {list(reconstructions.shape)} must match.")
     pairs = np.stack([images, reconstructions], axis=1).reshape(-1, *images.shape[1:])
-    return write_png(path, image_grid(pairs, columns=min(8, len(pairs)), scale=scale))
+    return image_grid(pairs, columns=min(8, len(pairs)), scale=scale)
+
+
+def save_reconstruction_grid(path, images, reconstructions, scale=2):
+    """`reconstruction_grid` written to `path` as PNG; returns the path."""
+    return write_png(path, reconstruction_grid(images, reconstructions, scale))
 
 
 # -- plots (matplotlib) ---------------------------------------------------------------------------
@@ -235,9 +240,7 @@ class TensorBoardImages(keras.callbacks.Callback):
         steps = np.unique(np.linspace(0, len(canvases) - 1, min(8, len(canvases))).round().astype(int))
         pictures["drawing"] = image_grid(canvases[steps], columns=len(steps), scale=2)
         if self.images is not None:
-            rec = np.asarray(self.model.reconstruct(self.images)["images"])
-            pairs = np.stack([self.images, rec], axis=1).reshape(-1, *self.images.shape[1:])
-            pictures["reconstructions"] = image_grid(pairs, columns=min(8, len(pairs)), scale=2)
+            pictures["reconstructions"] = reconstruction_grid(self.images, self.model.reconstruct(self.images)["images"])
         with self._summary_writer().as_default(step=epoch + 1):
             for name, picture in pictures.items():
                 picture = picture[..., None] if picture.ndim == 2 else picture
