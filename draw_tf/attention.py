@@ -16,11 +16,23 @@ import tensorflow as tf
 Window = collections.namedtuple("Window", ["gx", "gy", "sigma2", "delta", "gamma"])
 
 NUM_WINDOW_PARAMS = 5  # g~x, g~y, log sigma^2, log delta~, log gamma
+# Bounds on the linear outputs, far outside anything a trained model uses, so that extreme values
+# (a diverging run, an adversarial state) give finite filters and gradients instead of inf * 0:
+# sigma^2, delta~ and gamma stay within exp(-15)..exp(15) (3e-7..3.3e6), centres within 1,000 image
+# widths of the image.
+LOG_BOUND = 15.0
+CENTRE_BOUND = 1000.0
 
 
 def decode_window(params, image_height, image_width, grid_size, axis=-1):
-    """Eq. 21-24: maps the linear outputs of W(h_dec), 5 along `axis`, to a `Window` in pixels."""
-    gx_t, gy_t, log_sigma2, log_delta_t, log_gamma = tf.unstack(params, num=NUM_WINDOW_PARAMS, axis=axis)
+    """Eq. 21-24: maps the linear outputs of W(h_dec), 5 along `axis`, to a `Window` in pixels.
+
+    Each output is first clipped to the bounds above (the identity for every value a trained model
+    produces; the gradient is zero beyond them).
+    """
+    params = tf.unstack(params, num=NUM_WINDOW_PARAMS, axis=axis)
+    gx_t, gy_t = (tf.clip_by_value(p, -CENTRE_BOUND, CENTRE_BOUND) for p in params[:2])
+    log_sigma2, log_delta_t, log_gamma = (tf.clip_by_value(p, -LOG_BOUND, LOG_BOUND) for p in params[2:])
     gx = (image_width + 1) / 2.0 * (gx_t + 1.0)
     gy = (image_height + 1) / 2.0 * (gy_t + 1.0)
     stride_scale = (max(image_width, image_height) - 1) / max(grid_size - 1, 1)
