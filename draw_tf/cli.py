@@ -18,6 +18,7 @@ flags.DEFINE_string("model_dir", "runs/quickstart", "Directory for config, check
 flags.DEFINE_integer("epochs", 10, "Total epochs to train (training resumes from the last checkpoint).")
 flags.DEFINE_integer("steps_per_epoch", None, "Batches per epoch (default: the whole training split).")
 flags.DEFINE_integer("batch_size", 100, "Batch size.")
+flags.DEFINE_integer("save_every_steps", 100, "train: checkpoint every this many steps too (0: after each epoch only).")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_float("lr_decay", 1.0, "Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).")
 flags.DEFINE_bool("jit_compile", False, "Keras compile(jit_compile=True): XLA on the whole train step.")
@@ -63,6 +64,7 @@ def _train():
         steps_per_epoch=FLAGS.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
         strategy=FLAGS.strategy,
+        save_every_steps=FLAGS.save_every_steps or None,
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
     summary["model_dir"] = FLAGS.model_dir

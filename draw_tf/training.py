@@ -53,13 +53,23 @@ def _check_model_dir(model_dir):
 
 
 class _TrainingState:
-    """Model, optimizer and the number of finished epochs, checkpointed together."""
+    """Model, optimizer and the training position (finished epochs, and steps into the next one),
+    checkpointed together. TF writes a checkpoint's files before it records the checkpoint as the
+    latest, so a crash while saving leaves the previous checkpoint as the one restored."""
 
     def __init__(self, model, model_dir, max_to_keep=3):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        items = {"model": model, "epoch": self.epoch}
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+        items = {"model": model, "epoch": self.epoch, "step_in_epoch": self.step}
         if getattr(model, "optimizer", None) is not None:
             items["optimizer"] = model.optimizer
+            # The posterior noise's generator state, so a resumed run draws the noise the
+            # uninterrupted run would have (Keras does not track it). Checkpoints written before
+            # it was saved lack it: resuming those restarts the noise sequence.
+            latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+            if latest is None or any(name.startswith("noise_seed/") for name, _ in tf.train.list_variables(latest)):
+                items["noise_seed"] = model.seed_generator.state
+        self.model = model
         self.checkpoint = tf.train.Checkpoint(**items)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep
@@ -76,22 +86,55 @@ class _TrainingState:
             if partial:
                 status.expect_partial()  # the checkpoint may hold more (the optimizer's slots)
         except (ValueError, tf.errors.OpError, AssertionError) as e:
-            raise ValueError(f"Checkpoint {path!r} does not match this model's configuration: {e}") from e
+            raise ValueError(
+                f"Checkpoint {path!r} does not match this model's configuration (or, when resuming, the "
+                f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
+            ) from e
         return path
 
-    def save(self, epoch):
+    def save(self, epoch, step=0):
+        """Saves after `step` steps of epoch `epoch` (step 0: `epoch` epochs are finished)."""
+        bad = [v.path for v in self.model.trainable_variables if not np.all(np.isfinite(v.numpy()))]
+        if bad:  # never let a diverged model replace the last good checkpoint
+            raise FloatingPointError(
+                f"Not saving: weights {bad[:3]} are not finite. The last good checkpoint "
+                f"{self.manager.latest_checkpoint!r} is kept."
+            )
         self.epoch.assign(epoch)
-        return self.manager.save(checkpoint_number=epoch)
+        self.step.assign(step)
+        return self.manager.save(checkpoint_number=self.model.optimizer.iterations.numpy())
 
 
-class CheckpointEachEpoch(keras.callbacks.Callback):
-    """Saves model, optimizer and epoch after every epoch (keeps the last few)."""
+class TrainingCheckpoints(keras.callbacks.Callback):
+    """Saves model, optimizer and position after every epoch and every `every_steps` steps (keeps
+    the last few), and stops training with `FloatingPointError` when the loss stops being finite,
+    before anything diverged is saved."""
 
-    def __init__(self, state):
+    def __init__(self, state, every_steps=None, steps_per_epoch=None, first_step=0):
         super().__init__()
         self.state = state
+        self.every_steps = every_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.first_step = first_step  # steps of the current epoch done before this fit (a resumed epoch)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        step = self.first_step + batch + 1
+        if loss is not None and not np.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"Training stopped: the loss is {float(loss)} at epoch {self._epoch + 1}, step {step}. The last good "
+                f"checkpoint {self.state.manager.latest_checkpoint!r} is kept; resume from it with a lower "
+                "learning rate (or a smaller grad_clip_norm)."
+            )
+        if self.every_steps and step % self.every_steps == 0 and step != self.steps_per_epoch:
+            self.state.save(self._epoch, step)
 
     def on_epoch_end(self, epoch, logs=None):
+        self.first_step = 0
         self.state.save(epoch + 1)
 
 
@@ -144,6 +187,7 @@ def train(
     num_samples=64,
     verbose=1,
     strategy="auto",
+    save_every_steps=100,
 ):
     """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict).
 
@@ -151,6 +195,11 @@ def train(
     it constant). With 3e-3 and 0.93 the `mnist` preset reaches 100 nats in 8 epochs (README).
     `strategy`: a `tf.distribute.Strategy` or a name for `draw_tf.distribute.get_strategy` (`auto`
     takes a TPU or the GPUs when present); `batch_size` is the global batch.
+
+    Model, optimizer and position are checkpointed after every epoch and every `save_every_steps`
+    steps (None: epochs only); run again with the same `model_dir` to resume from the latest
+    checkpoint, at the step where it was taken, on the same batches (`data.training_stream`). A
+    loss that is not finite stops training with `FloatingPointError`, keeping the last good checkpoint.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
@@ -168,12 +217,17 @@ def train(
         )
     if isinstance(strategy, str):
         strategy = get_strategy(strategy)
+    if save_every_steps is not None and (
+        isinstance(save_every_steps, bool) or not isinstance(save_every_steps, int) or save_every_steps < 1
+    ):
+        raise ValueError(f"save_every_steps must be a positive integer or None, received {save_every_steps!r}.")
     # Build the data first so a missing dataset fails before anything is written.
-    train_ds = data_lib.make_dataset(dataset, "train", batch_size, data_dir, shuffle=True, seed=seed)
+    _, batches_per_pass = data_lib.training_stream(dataset, batch_size, data_dir, seed)
+    steps_per_epoch = steps_per_epoch or batches_per_pass
     val_ds = None
     if validation:
         val_ds = data_lib.make_dataset(dataset, "validation", batch_size, data_dir, shuffle=False)
-    optimizer = adam_with_decay(learning_rate, lr_decay, steps_per_epoch or max(int(train_ds.cardinality()), 0))
+    optimizer = adam_with_decay(learning_rate, lr_decay, steps_per_epoch)
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(model_dir, CONFIG_FILE),
@@ -190,32 +244,47 @@ def train(
         model.optimizer.build(model.trainable_variables)
         state = _TrainingState(model, model_dir)
         restored = state.restore()
-    initial_epoch = int(state.epoch.numpy())
+    initial_epoch, initial_step = int(state.epoch.numpy()), int(state.step.numpy())
+    if initial_step >= steps_per_epoch:  # steps_per_epoch was lowered since: that epoch is over
+        initial_epoch, initial_step = initial_epoch + 1, 0
     if restored and verbose:
-        print(f"Resuming from {restored} (epoch {initial_epoch}).")
+        print(f"Resuming from {restored} (epoch {initial_epoch}, step {initial_step}).")
+    checkpoints = TrainingCheckpoints(state, save_every_steps, steps_per_epoch)
     callbacks = [
-        CheckpointEachEpoch(state),
+        checkpoints,
         SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed),
-        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), write_graph=False, profile_batch=0),
         TensorBoardImages(
             os.path.join(model_dir, "logs", "images"), num_samples=16, seed=seed, write_scalars=False,
             images=None if val_ds is None else next(iter(val_ds))[:8].numpy(),
         ),
     ]
+    # A resumed epoch is finished by a fit of its remaining steps, the other epochs by one more fit;
+    # each reads the training stream from its own position, so no batch is skipped or seen twice.
+    fits = []
+    if initial_epoch < epochs and initial_step:
+        fits.append((initial_epoch, initial_epoch + 1, initial_step))
+    if initial_epoch + (1 if initial_step else 0) < epochs:
+        fits.append((initial_epoch + (1 if initial_step else 0), epochs, 0))
     history = {}
-    if initial_epoch < epochs:
-        start = time.time()
+    start = time.time()
+    for first_epoch, end_epoch, first_step in fits:
+        train_ds, _ = data_lib.training_stream(
+            dataset, batch_size, data_dir, seed, start_batch=first_epoch * steps_per_epoch + first_step
+        )
+        checkpoints.first_step = first_step
         result = model.fit(
             train_ds,
             validation_data=val_ds,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
+            epochs=end_epoch,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch - first_step,
             callbacks=callbacks,
             verbose=verbose,
         )
-        history = dict(result.history)
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(values)
+    if fits:
         history["wall_seconds"] = time.time() - start
     elif verbose:
         print(f"{model_dir!r} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")

@@ -36,7 +36,7 @@ def test_train_resume_evaluate_sample(tmp_path):
     assert os.path.exists(os.path.join(model_dir, "model.keras"))
 
     out = run_cli("train", f"--model_dir={model_dir}", "--epochs=2", "--steps_per_epoch=3", "--batch_size=20")
-    assert "Resuming from" in out.stdout and "(epoch 1)" in out.stdout
+    assert "Resuming from" in out.stdout and "(epoch 1, step 0)" in out.stdout
     assert os.path.exists(os.path.join(model_dir, "samples", "epoch_0002.png"))
     assert not os.path.exists(os.path.join(model_dir, "samples", "epoch_0003.png"))
 
