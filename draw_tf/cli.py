@@ -23,8 +23,9 @@ flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_float("lr_decay", 1.0, "Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).")
 flags.DEFINE_bool("jit_compile", False, "Keras compile(jit_compile=True): XLA on the whole train step.")
 flags.DEFINE_bool("jit_loss", True, "XLA on the T-step forward and backward pass only (Draw(jit_loss=...)).")
-flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "tpu"],
-                  "train: tf.distribute strategy (auto: a TPU or the GPUs when present, else one device).")
+flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker", "tpu"],
+                  "train: tf.distribute strategy (auto: a TPU or the GPUs when present, else one device; "
+                  "multi_worker: the hosts of $TF_CONFIG). --batch_size is the global batch.")
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation, shuffling, noise).")
 flags.DEFINE_string("split", "validation", "evaluate: the split to evaluate.")
 flags.DEFINE_integer("iwae_samples", 0, "evaluate: K for the importance-weighted bound (0 skips it).")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "tpu")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
 def _tpu_strategy():
@@ -20,7 +22,9 @@ def get_strategy(name="auto"):
     - `auto`: a TPU if one is attached (Colab/Cloud TPU), else `MirroredStrategy` over the GPUs
       if there are any, else the default strategy (one CPU or GPU device);
     - `default`: the default strategy; `mirrored`: `MirroredStrategy` over all local GPUs (the
-      CPU without GPUs); `tpu`: `TPUStrategy`, failing clearly when there is no TPU.
+      CPU without GPUs); `multi_worker`: `MultiWorkerMirroredStrategy` over the hosts that
+      `$TF_CONFIG` lists (every worker runs the same command with its own task index); `tpu`:
+      `TPUStrategy`, failing clearly when there is no TPU.
 
     The batch size given to training is the global batch, split across the replicas.
     """
@@ -41,4 +45,8 @@ def get_strategy(name="auto"):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy 'multi_worker' needs $TF_CONFIG: the cluster's workers and this worker's index.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()

@@ -291,7 +291,12 @@ class Draw(keras.Model):
         self.loss_tracker.update_state(loss)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces multi-worker logs with reduce(MEAN, axis=0), which fails on scalars
+            # (tensorflow/tensorflow#72388): give each value an axis of length 1.
+            results = {name: value[None] for name, value in results.items()}
+        return results
 
     def _loss_and_gradients(self, x, noise, replicas):
         """Mean (loss, reconstruction, kl) and the gradients of loss / replicas.
@@ -330,18 +335,38 @@ class Draw(keras.Model):
         # Input checks and noise run outside XLA (it would drop the asserts); the T-step forward and
         # backward pass runs inside it, the optimizer step after it.
         x = self.check_images(self._images_from(data))
-        noise = self.posterior_noise(tf.shape(x)[0])
-        replicas = float(tf.distribute.get_strategy().num_replicas_in_sync)
-        loss, reconstruction, kl, gradients = self._compiled("_loss_and_gradients")(x, noise, replicas)
+        noise = self._replica_noise(tf.shape(x)[0])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        loss, reconstruction, kl, gradients = self._compiled("_loss_and_gradients")(x, noise, float(replicas))
         if self.config.grad_clip_norm:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.config.grad_clip_norm)
+            if replicas > 1:
+                # Clip the global gradient, as one device would: sum the replicas' parts first, then
+                # hand each replica 1/replicas of the clipped sum (the optimizer sums them again).
+                context = tf.distribute.get_replica_context()
+                gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+                gradients, _ = tf.clip_by_global_norm(gradients, self.config.grad_clip_norm)
+                gradients = [g / replicas for g in gradients]
+            else:
+                gradients, _ = tf.clip_by_global_norm(gradients, self.config.grad_clip_norm)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(loss, reconstruction, kl)
 
     def test_step(self, data):
         x = self.check_images(self._images_from(data))
-        reconstruction, kl = self._compiled("_mean_terms")(x, self.posterior_noise(tf.shape(x)[0]))
+        reconstruction, kl = self._compiled("_mean_terms")(x, self._replica_noise(tf.shape(x)[0]))
         return self._update_metrics(reconstruction + kl, reconstruction, kl)
+
+    def _replica_noise(self, batch_size):
+        """Posterior noise for this replica's `batch_size` images. With several replicas each draws
+        the noise of the whole global batch (their generator states are equal) and keeps its own
+        rows, so training draws the noise a single device would (for equal per-replica batches)."""
+        context = tf.distribute.get_replica_context()
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if context is None or replicas == 1:
+            return self.posterior_noise(batch_size)
+        noise = self.posterior_noise(batch_size * replicas)
+        start = context.replica_id_in_sync_group * batch_size
+        return noise[:, :, start : start + batch_size]
 
     # -- generation and likelihoods ------------------------------------------------------------
 

@@ -227,7 +227,6 @@ def train(
     val_ds = None
     if validation:
         val_ds = data_lib.make_dataset(dataset, "validation", batch_size, data_dir, shuffle=False)
-    optimizer = adam_with_decay(learning_rate, lr_decay, steps_per_epoch)
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(model_dir, CONFIG_FILE),
@@ -240,7 +239,7 @@ def train(
     keras.utils.set_random_seed(seed)
     with strategy.scope():  # the model's and the optimizer's variables live on the strategy's devices
         model = Draw(config, seed=seed, jit_loss=jit_loss)
-        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        model.compile(optimizer=adam_with_decay(learning_rate, lr_decay, steps_per_epoch), jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
         state = _TrainingState(model, model_dir)
         restored = state.restore()

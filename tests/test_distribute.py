@@ -1,0 +1,107 @@
+"""Training under tf.distribute gives the single-device result for the same global batch and seed:
+`MirroredStrategy` over two logical CPUs, and `MultiWorkerMirroredStrategy` with two worker
+processes talking over 127.0.0.1. Each run is `draw_tf.training.train`, as the CLI runs it."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Losses agree to float rounding (the replicas' sums are added in another order); weights after
+# the steps to 1e-4 of their scale.
+LOSS_RTOL, WEIGHT_ATOL = 1e-5, 1e-4
+
+TRAIN = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    import tensorflow as tf
+
+    def train(model_dir, strategy):
+        from draw_tf import get_preset, training
+        config = get_preset("quick").replace(time_steps=4)
+        _, history = training.train(
+            config, model_dir, dataset="embedded", epochs=2, steps_per_epoch=3, batch_size=16,
+            validation=False, num_samples=4, verbose=0, save_every_steps=None, strategy=strategy,
+        )
+        weights = [w.numpy() for w in training.load_model(model_dir).weights]
+        np.savez(os.path.join(model_dir, "weights.npz"), *weights)
+        return [float(v) for v in history["loss"]]
+    """
+)
+
+
+def _run(script, env=None, timeout=600):
+    env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _weights(model_dir):
+    with np.load(os.path.join(model_dir, "weights.npz")) as f:
+        return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
+
+
+def _assert_same_training(single_loss, single_dir, loss, model_dir):
+    np.testing.assert_allclose(loss, single_loss, rtol=LOSS_RTOL)
+    for a, b in zip(_weights(single_dir), _weights(model_dir)):
+        np.testing.assert_allclose(b, a, atol=WEIGHT_ATOL * max(1.0, float(np.abs(a).max())))
+
+
+def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
+    script = TRAIN + textwrap.dedent(
+        f"""
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        single = train({str(tmp_path / "single")!r}, "default")
+        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert mirrored.num_replicas_in_sync == 2
+        print(json.dumps({{"single": single, "mirrored": train({str(tmp_path / "mirrored")!r}, mirrored)}}))
+        """
+    )
+    proc = _run(script)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    _assert_same_training(out["single"], str(tmp_path / "single"), out["mirrored"], str(tmp_path / "mirrored"))
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_two_processes_match_one_device(tmp_path):
+    single = _run(TRAIN + f"print(json.dumps(train({str(tmp_path / 'single')!r}, 'default')))")
+    assert single.returncode == 0, single.stderr[-3000:]
+    single_loss = json.loads(single.stdout.strip().splitlines()[-1])
+
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+        env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        script = TRAIN + f"print(json.dumps(train({str(tmp_path / f'worker{index}')!r}, 'multi_worker')))"
+        procs.append(subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=env))
+    try:
+        outputs = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:  # never leave a worker waiting for its peer
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (stdout, stderr) in zip(procs, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    for index, (stdout, _) in enumerate(outputs):
+        loss = json.loads(stdout.strip().splitlines()[-1])
+        _assert_same_training(single_loss, str(tmp_path / "single"), loss, str(tmp_path / f"worker{index}"))
