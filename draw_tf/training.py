@@ -76,21 +76,32 @@ class _TrainingState:
         )
 
     def restore(self, partial=False):
-        """Restores the latest checkpoint; returns its path or None."""
-        path = self.manager.latest_checkpoint
-        if path is None:
-            return None
-        try:
-            status = self.checkpoint.restore(path)
-            status.assert_existing_objects_matched()  # every weight of this model comes from the checkpoint
-            if partial:
-                status.expect_partial()  # the checkpoint may hold more (the optimizer's slots)
-        except (ValueError, tf.errors.OpError, AssertionError) as e:
-            raise ValueError(
-                f"Checkpoint {path!r} does not match this model's configuration (or, when resuming, the "
-                f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
-            ) from e
-        return path
+        """Restores the latest readable checkpoint; returns its path or None if there is none.
+
+        A checkpoint whose files are unreadable (truncated, corrupt, missing) is skipped with a
+        warning for the one before it; one that does not fit the model is an error.
+        """
+        unreadable = []
+        for path in reversed(self.manager.checkpoints):
+            try:
+                status = self.checkpoint.restore(path)
+                status.assert_existing_objects_matched()  # every weight of this model comes from the checkpoint
+                if partial:
+                    status.expect_partial()  # the checkpoint may hold more (the optimizer's slots)
+            except (tf.errors.DataLossError, tf.errors.NotFoundError, tf.errors.OutOfRangeError, OSError, IndexError) as e:
+                # (TF reports a truncated data file as IndexError: "Read less bytes than requested")
+                unreadable.append(path)
+                print(f"WARNING: checkpoint {path!r} is unreadable ({type(e).__name__}); trying the previous one.")
+                continue
+            except (ValueError, tf.errors.OpError, AssertionError) as e:
+                raise ValueError(
+                    f"Checkpoint {path!r} does not match this model's configuration (or, when resuming, the "
+                    f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
+                ) from e
+            return path
+        if unreadable:
+            raise ValueError(f"Every checkpoint in {os.path.dirname(unreadable[0])!r} is unreadable: {unreadable}.")
+        return None
 
     def save(self, epoch, step=0):
         """Saves after `step` steps of epoch `epoch` (step 0: `epoch` epochs are finished)."""

@@ -87,3 +87,31 @@ def test_wrong_noise_shape(model):
 def test_bad_config_type():
     with pytest.raises(TypeError, match=r"config must be a DrawConfig, a dict of its fields or a preset name, received int"):
         Draw(3)
+
+
+def test_non_numeric_images(model):
+    with pytest.raises(ValueError, match=r"images must be numeric, received dtype <U1"):
+        model.reconstruct(np.full((1, 8, 6, 1), "a"))
+
+
+def test_empty_evaluation_dataset(model):
+    from draw_tf import training
+
+    empty = tf.data.Dataset.from_tensor_slices(np.zeros((0, 8, 6, 1), np.float32)).batch(4)
+    with pytest.raises(ValueError, match=r"The evaluation dataset is empty"):
+        training.evaluate_nll(model, empty)
+
+
+def test_missing_model_dir_and_wrong_files(tmp_path):
+    from draw_tf import training
+
+    with pytest.raises(FileNotFoundError, match=r"No model directory or .keras file at"):
+        training.load_model(str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"has no config.json; is it a draw-tf model_dir"):
+        training.load_model(str(tmp_path))
+    (tmp_path / "weights.h5").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Expected a model directory or a .keras file"):
+        training.load_model(str(tmp_path / "weights.h5"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"model_dir must be a directory, received the file"):
+        training.train(get_preset("quick"), str(tmp_path / "file"), epochs=1)

@@ -79,3 +79,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     restored = training.load_model(model_dir)
     assert all(np.all(np.isfinite(w.numpy())) for w in restored.weights)
     assert os.path.getmtime(final_model) == before  # the previous final model is not replaced
+
+
+def test_unreadable_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    model_dir = str(tmp_path / "run")
+    kwargs = dict(dataset="embedded", batch_size=20, steps_per_epoch=2, validation=False, num_samples=4, verbose=0)
+    training.train(get_preset("quick"), model_dir, epochs=2, **kwargs)
+    checkpoints = os.path.join(model_dir, training.CHECKPOINT_DIR)
+    previous = [w.numpy() for w in _restore(checkpoints, "ckpt-2")]
+    data_file = os.path.join(checkpoints, "ckpt-4.data-00000-of-00001")
+    with open(data_file, "r+b") as f:  # a disk fault: the newest checkpoint loses its tail
+        f.truncate(os.path.getsize(data_file) // 2)
+    model = training.load_model(model_dir)
+    for w, expected in zip(model.weights, previous):
+        np.testing.assert_array_equal(w.numpy(), expected)
+    os.remove(os.path.join(checkpoints, "ckpt-2.index"))
+    with pytest.raises(ValueError, match="Every checkpoint in .* is unreadable"):
+        training.load_model(model_dir)
+
+
+def _restore(checkpoints, name):
+    from draw_tf import Draw
+
+    model = Draw(get_preset("quick"))
+    tf.train.Checkpoint(model=model).restore(os.path.join(checkpoints, name)).expect_partial()
+    return model.weights
