@@ -117,42 +117,53 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def training_stream(name="binarized_mnist", batch_size=100, data_dir=None, seed=0, start_batch=0, split="train"):
-    """An endless stream of batches for training that can be resumed at any batch.
+class TrainingStream:
+    """Endless, resumable training batches: `TrainingStream(...).dataset(start_batch)`.
 
     Pass e over the split is a full permutation of it drawn from (`seed`, e) alone, cut into
-    batches (the last one may be smaller); for `mnist` the Bernoulli binarization of each batch is
-    drawn from the same numbers. The stream starts at batch `start_batch`, counted from pass 0, so
-    a run resumed at global step k sees exactly the batches the uninterrupted run saw from step k
-    on. The split is held in memory as uint8 (39 MB for the 50,000 MNIST training images).
-    Returns (dataset, batches per pass).
+    batches of `batch_size` (the last one may be smaller); for `mnist` the Bernoulli binarization
+    of each batch is drawn from the same numbers. `dataset(k)` starts at batch k counted from pass
+    0, so a run resumed at global step k sees exactly the batches the uninterrupted run saw from
+    step k on. The split is loaded once and held in memory as uint8 (39 MB for the 50,000 MNIST
+    training images); `batches_per_pass` is the number of batches in one pass.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
-    if isinstance(start_batch, bool) or not isinstance(start_batch, int) or start_batch < 0:
-        raise ValueError(f"start_batch must be an integer >= 0, received {start_batch!r}.")
-    chunks = [np.round(c * 255.0).astype(np.uint8) for c in _raw_images(name, split, data_dir).batch(8192).as_numpy_iterator()]
-    if not chunks:
-        raise ValueError(f"The {split!r} split of {name!r} is empty.")
-    table = tf.constant(np.concatenate(chunks))  # [n, 28, 28, 1]: 0/255 for binarized data, grey levels for mnist
-    count = int(table.shape[0])
-    batches_per_pass = -(-count // batch_size)
-    first_pass, offset = divmod(start_batch, batches_per_pass)
-    seed = tf.constant(seed, tf.int64)
 
-    def one_pass(index):
-        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=tf.stack([seed, index]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(lambda rows: (rows, index))
+    def __init__(self, name="binarized_mnist", batch_size=100, data_dir=None, seed=0, split="train"):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
+        chunks = [
+            np.round(c * 255.0).astype(np.uint8) for c in _raw_images(name, split, data_dir).batch(8192).as_numpy_iterator()
+        ]
+        if not chunks:
+            raise ValueError(f"The {split!r} split of {name!r} is empty.")
+        self.name, self.batch_size, self.seed = name, batch_size, seed
+        # [n, 28, 28, 1]: 0/255 for binarized data, grey levels for mnist
+        self.table = tf.constant(np.concatenate(chunks))
+        self.count = int(self.table.shape[0])
+        self.batches_per_pass = -(-self.count // batch_size)
 
-    def images(rows, index):
-        x = tf.cast(tf.gather(table, rows), tf.float32) / 255.0
-        if name == "mnist":  # a fresh binarization per pass, fixed by (seed, pass, first row)
-            u = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, index * count + rows[0]]))
-            x = tf.cast(u < x, tf.float32)
-        return x
+    def dataset(self, start_batch=0):
+        """The stream from batch `start_batch` on (batch k of pass e is number e * batches_per_pass + k)."""
+        if isinstance(start_batch, bool) or not isinstance(start_batch, int) or start_batch < 0:
+            raise ValueError(f"start_batch must be an integer >= 0, received {start_batch!r}.")
+        table, count, batch_size = self.table, self.count, self.batch_size
+        seed = tf.constant(self.seed, tf.int64)
+        binarize = self.name == "mnist"
+        first_pass, offset = divmod(start_batch, self.batches_per_pass)
 
-    stream = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass).skip(offset)
-    return stream.map(images, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE), batches_per_pass
+        def one_pass(index):
+            order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=tf.stack([seed, index]))
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(lambda rows: (rows, index))
+
+        def images(rows, index):
+            x = tf.cast(tf.gather(table, rows), tf.float32) / 255.0
+            if binarize:  # a fresh binarization per pass, fixed by (seed, pass, first row)
+                u = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, index * count + rows[0]]))
+                x = tf.cast(u < x, tf.float32)
+            return x
+
+        stream = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass).skip(offset)
+        return stream.map(images, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def marginal_baseline_nll(images):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 
 import keras
@@ -91,7 +92,10 @@ class _TrainingState:
             except (tf.errors.DataLossError, tf.errors.NotFoundError, tf.errors.OutOfRangeError, OSError, IndexError) as e:
                 # (TF reports a truncated data file as IndexError: "Read less bytes than requested")
                 unreadable.append(path)
-                print(f"WARNING: checkpoint {path!r} is unreadable ({type(e).__name__}); trying the previous one.")
+                print(
+                    f"WARNING: checkpoint {path!r} is unreadable ({type(e).__name__}); trying the previous one.",
+                    file=sys.stderr,
+                )
                 continue
             except (ValueError, tf.errors.OpError, AssertionError) as e:
                 raise ValueError(
@@ -209,7 +213,7 @@ def train(
 
     Model, optimizer and position are checkpointed after every epoch and every `save_every_steps`
     steps (None: epochs only); run again with the same `model_dir` to resume from the latest
-    checkpoint, at the step where it was taken, on the same batches (`data.training_stream`). A
+    checkpoint, at the step where it was taken, on the same batches (`data.TrainingStream`). A
     loss that is not finite stops training with `FloatingPointError`, keeping the last good checkpoint.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -233,8 +237,8 @@ def train(
     ):
         raise ValueError(f"save_every_steps must be a positive integer or None, received {save_every_steps!r}.")
     # Build the data first so a missing dataset fails before anything is written.
-    _, batches_per_pass = data_lib.training_stream(dataset, batch_size, data_dir, seed)
-    steps_per_epoch = steps_per_epoch or batches_per_pass
+    stream = data_lib.TrainingStream(dataset, batch_size, data_dir, seed)
+    steps_per_epoch = steps_per_epoch or stream.batches_per_pass
     val_ds = None
     if validation:
         val_ds = data_lib.make_dataset(dataset, "validation", batch_size, data_dir, shuffle=False)
@@ -279,12 +283,9 @@ def train(
     history = {}
     start = time.time()
     for first_epoch, end_epoch, first_step in fits:
-        train_ds, _ = data_lib.training_stream(
-            dataset, batch_size, data_dir, seed, start_batch=first_epoch * steps_per_epoch + first_step
-        )
         checkpoints.first_step = first_step
         result = model.fit(
-            train_ds,
+            stream.dataset(first_epoch * steps_per_epoch + first_step),
             validation_data=val_ds,
             epochs=end_epoch,
             initial_epoch=first_epoch,

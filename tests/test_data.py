@@ -68,3 +68,24 @@ def test_missing_dataset_fails_fast_with_a_clear_message(tmp_path):
 def test_missing_split(shared_tfds_dir):
     with pytest.raises(ValueError, match=r"has splits .*'validation'.*received split='test'"):
         data.make_dataset("binarized_mnist", "test", data_dir=shared_tfds_dir)
+
+
+def test_training_stream_resumes_on_the_same_batches():
+    stream = data.TrainingStream("embedded", 700, seed=3)
+    n = stream.batches_per_pass
+    assert n == 8  # 5,000 images: 7 batches of 700 and one of 100
+    full = [b.numpy() for b in stream.dataset().take(2 * n + 2)]
+    assert [len(b) for b in full[:n]] == [700] * 7 + [100]
+    # every image once per pass, in another order each pass
+    first_pass = np.concatenate(full[:n]).reshape(5000, -1)
+    expected = data.embedded_images("train").reshape(5000, -1).astype(np.float32)
+    assert sorted(map(bytes, first_pass.astype(np.uint8))) == sorted(map(bytes, expected.astype(np.uint8)))
+    assert not np.array_equal(full[0], full[n])
+    for start in (3, n, n + 1):  # resumed mid-pass, at a pass boundary, and after it
+        resumed = [b.numpy() for b in stream.dataset(start).take(2)]
+        for a, b in zip(full[start : start + 2], resumed):
+            np.testing.assert_array_equal(a, b)
+    again = data.TrainingStream("embedded", 700, seed=3).dataset(5)
+    np.testing.assert_array_equal(next(iter(again)).numpy(), full[5])  # a new process: the same batches
+    with pytest.raises(ValueError, match=r"start_batch must be an integer >= 0, received -1"):
+        stream.dataset(-1)
