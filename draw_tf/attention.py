@@ -30,9 +30,12 @@ def decode_window(params, image_height, image_width, grid_size, axis=-1):
     Each output is first clipped to the bounds above (the identity for every value a trained model
     produces; the gradient is zero beyond them).
     """
-    params = tf.unstack(params, num=NUM_WINDOW_PARAMS, axis=axis)
-    gx_t, gy_t = (tf.clip_by_value(p, -CENTRE_BOUND, CENTRE_BOUND) for p in params[:2])
-    log_sigma2, log_delta_t, log_gamma = (tf.clip_by_value(p, -LOG_BOUND, LOG_BOUND) for p in params[2:])
+    bounds = tf.constant([CENTRE_BOUND] * 2 + [LOG_BOUND] * 3, params.dtype)
+    shape = [1] * params.shape.rank
+    shape[axis] = NUM_WINDOW_PARAMS
+    bounds = tf.reshape(bounds, shape)  # along `axis`, broadcast over the rest: one clip for all five
+    params = tf.clip_by_value(params, -bounds, bounds)
+    gx_t, gy_t, log_sigma2, log_delta_t, log_gamma = tf.unstack(params, num=NUM_WINDOW_PARAMS, axis=axis)
     gx = (image_width + 1) / 2.0 * (gx_t + 1.0)
     gy = (image_height + 1) / 2.0 * (gy_t + 1.0)
     stride_scale = (max(image_width, image_height) - 1) / max(grid_size - 1, 1)

@@ -258,6 +258,8 @@ def train(
         model.optimizer.build(model.trainable_variables)
         state = _TrainingState(model, model_dir)
         restored = state.restore()
+        if restored and lr_decay == 1.0:  # a constant rate is optimizer state: use the one asked for now
+            model.optimizer.learning_rate.assign(learning_rate)
     initial_epoch, initial_step = int(state.epoch.numpy()), int(state.step.numpy())
     if initial_step >= steps_per_epoch:  # steps_per_epoch was lowered since: that epoch is over
         initial_epoch, initial_step = initial_epoch + 1, 0

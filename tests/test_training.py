@@ -32,6 +32,10 @@ def test_learning_rate_decays_per_epoch_and_resumes(tmp_path):
     assert float(model.optimizer.learning_rate) == pytest.approx(4e-3 * 0.5, rel=1e-5)
     model, _ = training.train(config, str(tmp_path), epochs=2, **kwargs)  # resumes: the schedule continues
     assert float(model.optimizer.learning_rate) == pytest.approx(4e-3 * 0.25, rel=1e-5)
+    constant = dict(kwargs, lr_decay=1.0, learning_rate=1e-3)
+    training.train(config, str(tmp_path / "constant"), epochs=1, **constant)
+    model, _ = training.train(config, str(tmp_path / "constant"), epochs=2, **dict(constant, learning_rate=5e-4))
+    assert float(model.optimizer.learning_rate) == pytest.approx(5e-4)  # a new constant rate is used on resume
     with pytest.raises(ValueError, match="lr_decay must be a number in \\(0, 1\\]"):
         training.train(config, str(tmp_path / "other"), epochs=1, **{**kwargs, "lr_decay": 1.5})
     assert not (tmp_path / "other").exists()
