@@ -61,15 +61,17 @@ class _TrainingState:
     def __init__(self, model, model_dir, max_to_keep=3):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
-        items = {"model": model, "epoch": self.epoch, "step_in_epoch": self.step}
+        items = {"model": model, "epoch": self.epoch}
+        # Added later: the step in the epoch, and the posterior noise's generator state (so a resumed
+        # run draws the noise the uninterrupted run would have; Keras does not track it). A model_dir
+        # whose checkpoints predate them resumes at an epoch boundary with a restarted noise sequence.
+        later = {"step_in_epoch": self.step}
         if getattr(model, "optimizer", None) is not None:
             items["optimizer"] = model.optimizer
-            # The posterior noise's generator state, so a resumed run draws the noise the
-            # uninterrupted run would have (Keras does not track it). Checkpoints written before
-            # it was saved lack it: resuming those restarts the noise sequence.
-            latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
-            if latest is None or any(name.startswith("noise_seed/") for name, _ in tf.train.list_variables(latest)):
-                items["noise_seed"] = model.seed_generator.state
+            later["noise_seed"] = model.seed_generator.state
+        latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+        stored = set() if latest is None else {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
+        items.update({name: value for name, value in later.items() if latest is None or name in stored})
         self.model = model
         self.checkpoint = tf.train.Checkpoint(**items)
         self.manager = tf.train.CheckpointManager(

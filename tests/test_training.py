@@ -64,3 +64,24 @@ def test_load_model_refuses_a_checkpoint_of_another_model(tmp_path, trained, cha
     path.write_text(json.dumps(stored))
     with pytest.raises(ValueError, match="does not match this model"):
         training.load_model(model_dir)
+
+
+def test_checkpoints_of_the_earlier_layout_still_load_and_resume(tmp_path):
+    """Model directories written before checkpoints held the step and the noise state."""
+    import tensorflow as tf
+
+    from draw_tf import training
+
+    config = get_preset("quick")
+    model = Draw(config, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=tf.Variable(1, dtype=tf.int64))
+    tf.train.CheckpointManager(checkpoint, str(tmp_path / training.CHECKPOINT_DIR), max_to_keep=3).save(1)
+    training.write_json_atomic(str(tmp_path / training.CONFIG_FILE), {"model": config.to_dict()})
+    loaded = training.load_model(str(tmp_path))
+    for a, b in zip(loaded.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    _, history = training.train(config, str(tmp_path), epochs=2, steps_per_epoch=2, batch_size=8, validation=False,
+                                num_samples=4, verbose=0)
+    assert len(history["loss"]) == 1  # resumed after epoch 1
