@@ -225,13 +225,7 @@ def case_sample(args):
     out = {"benchmark": "sample_keras", "preset": args.preset}
     for batch, key in ((1, "latency_ms_batch1"), (args.batch, f"images_per_second_batch{args.batch}")):
         noise = model.prior_noise(batch, seed=0)
-        model.generate(noise, return_sequences=False)["images"].numpy()
-        times = []
-        for _ in range(args.sample_repeats):
-            t = time.perf_counter()
-            model.generate(noise, return_sequences=False)["images"].numpy()
-            times.append(time.perf_counter() - t)
-        stats = summarize(times)
+        stats = _time_calls(lambda: model.generate(noise, return_sequences=False)["images"].numpy(), args.sample_repeats, warmup=1)
         if batch == 1:  # milliseconds per image; the spread is [fastest, slowest] in the same unit
             out[key], out[key + "_spread"] = stats["median"] * 1000, [stats["min"] * 1000, stats["max"] * 1000]
         else:  # images per second; the spread is [slowest, fastest] in the same unit
