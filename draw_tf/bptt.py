@@ -11,8 +11,10 @@ T * batch columns afterwards, dW = sum_t dY_t X_t^T.
 The matrix products, the LSTM derivatives and the reparameterised sample z = mu + sigma * noise
 are differentiated by hand; the attention read and write by a small local tape inside the
 backward step (recomputed from their stored inputs: a few small ops, no product of the LSTM
-sizes); the KL terms (`tfp` `kl_divergence`) of all steps at once after the forward loop. Tests
-compare every gradient with automatic differentiation of `Draw.unroll` (tests/test_bptt.py).
+sizes); the KL terms (`tfp` `kl_divergence`) of all steps at once after the forward loop, and the
+reconstruction term (with the likelihood's own weights, e.g. the discretized logistic's scales) by
+a tape around the loss. Tests compare every gradient with automatic differentiation of
+`Draw.unroll` (tests/test_bptt.py).
 
 Everything is feature-major, [units, batch], as in `DrawCell.step`.
 """
@@ -80,7 +82,7 @@ def loss_and_gradients(model, x, noise, replicas):
 
     x: images [batch, B, A, C] in [0, 1]; noise: posterior noise [T, z, batch].
     """
-    from draw_tf.model import _to_chw, _to_hwc, bernoulli_nll  # model imports this module
+    from draw_tf.model import _to_chw, _to_hwc  # model imports this module
 
     cell, cfg = model.cell, model.config
     steps = cfg.time_steps
@@ -152,16 +154,19 @@ def loss_and_gradients(model, x, noise, replicas):
 
     # -- the loss; its gradient with respect to c_T and to every step's posterior parameters --
     posteriors = s["posterior"]  # [T, 2z, batch]: mu, log sigma
+    # The likelihood's weights outside the cell (the discretized logistic's log_scale) get their
+    # gradients here, from the loss alone.
+    likelihood_weights = [v for v in [model.log_scale] if v is not None and v.trainable]
     with tf.GradientTape() as tape:
         tape.watch([canvas, posteriors])
         mu, log_sigma = tf.split(posteriors, 2, axis=1)
         # KL(Q(z_t | x) || N(0, I)) of all T steps at once, with tfp (eq. 10-11)
         kl = tf.reduce_sum(kl_to_standard_normal(mu, tf.exp(log_sigma), axis=1), axis=0)  # [batch]
-        reconstruction = tf.reduce_mean(bernoulli_nll(_to_hwc(canvas), x))
+        reconstruction = tf.reduce_mean(model.reconstruction_nll(_to_hwc(canvas), x))
         kl_mean = tf.reduce_mean(kl)
         loss = reconstruction + kl_mean
         scaled_loss = loss / replicas  # gradients are summed over replicas
-    d_canvas, d_kl_posteriors = tape.gradient(scaled_loss, [canvas, posteriors])
+    d_canvas, d_kl_posteriors, *d_likelihood = tape.gradient(scaled_loss, [canvas, posteriors] + likelihood_weights)
 
     # -- backward, t = T-1 .. 0 ------------------------------------------------------------
     # Stored batch-major for the weight-gradient products. The gradient of the fused projection
@@ -238,7 +243,8 @@ def loss_and_gradients(model, x, noise, replicas):
         "h_kernel": h_kernel,
         "h_bias": h_bias[:, None],
     }
-    gradients = weight_tape.gradient(
-        weights, model.trainable_variables, output_gradients=[d_fused[name] for name in FUSED_TENSORS]
-    )
+    variables = model.trainable_variables
+    gradients = weight_tape.gradient(weights, variables, output_gradients=[d_fused[name] for name in FUSED_TENSORS])
+    for variable, gradient in zip(likelihood_weights, d_likelihood):  # None from the weight tape until here
+        gradients[next(i for i, v in enumerate(variables) if v is variable)] = gradient
     return loss, reconstruction, kl_mean, gradients

@@ -8,13 +8,11 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from draw_tf import bptt
+from draw_tf import bptt, likelihoods
 from draw_tf.cell import DrawCell, kl_to_standard_normal, log_density_ratio, window_rows
 from draw_tf.config import DrawConfig, get_preset
-
-tfd = tfp.distributions
+from draw_tf.likelihoods import bernoulli_nll  # noqa: F401 (its former home: draw_tf.model.bernoulli_nll)
 
 Unrolled = collections.namedtuple("Unrolled", ["canvas", "kl", "log_ratio", "sequences"])
 
@@ -27,18 +25,14 @@ def _to_hwc(images):
     return tf.transpose(images, [0, 2, 3, 1])
 
 
-def bernoulli_nll(logits, images):
-    """-log D(x | c_T) with D Bernoulli(sigmoid(c_T)), summed over pixels: [batch] nats."""
-    return -tfd.Independent(tfd.Bernoulli(logits=logits, dtype=images.dtype), 3).log_prob(images)
-
-
 @keras.saving.register_keras_serializable(package="draw_tf")
 class Draw(keras.Model):
     """DRAW (Gregor et al. 2015): a sequential variational auto-encoder with filterbank attention.
 
-    Images are [batch, height, width, channels] with values in [0, 1] (binary for the Bernoulli
-    likelihood). `fit`/`evaluate` report `loss` (negative ELBO), `reconstruction` and `kl`, all in
-    nats per image.
+    Images are [batch, height, width, channels] with values in [0, 1]: binary for the Bernoulli
+    likelihood (grey values give the paper's cross-entropy), 8-bit values / 255 for the discretized
+    logistic (`config.likelihood`). `fit`/`evaluate` report `loss` (negative ELBO),
+    `reconstruction` and `kl`, all in nats per image (`bits_per_dim` converts).
 
     Args:
       config: a `DrawConfig`, a dict of its fields, or the name of a preset (`draw_tf.PRESETS`).
@@ -65,6 +59,7 @@ class Draw(keras.Model):
         self.seed = seed
         self.jit_loss = bool(jit_loss)
         self.cell = DrawCell(config, name="draw_cell")
+        self.log_scale = None  # the discretized logistic's per-pixel log scale, made in `build`
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
@@ -79,6 +74,12 @@ class Draw(keras.Model):
     def build(self, input_shape=None):
         if not self.cell.built:
             self.cell.build()
+        if self.config.likelihood == "discretized_logistic" and self.log_scale is None:
+            # Only for this likelihood, so that Bernoulli models keep their weights and checkpoints.
+            self.log_scale = self.add_weight(
+                shape=self.config.image_shape, initializer=keras.initializers.Constant(math.log(0.1)),
+                name="log_scale",
+            )  # log of the scale in [0, 1] units: 0.1 is 25.5 of 255 steps
         self.built = True
 
     @property
@@ -88,7 +89,11 @@ class Draw(keras.Model):
     # -- input checks --------------------------------------------------------------------------
 
     def check_images(self, images, name="images"):
-        """Returns `images` as float32 after checking shape, finiteness and range [0, 1]."""
+        """Returns `images` as float32 after checking shape, finiteness and range [0, 1].
+
+        For the discretized logistic likelihood they are 8-bit values / 255 (the likelihood rounds
+        other values to the nearest multiple of 1/255).
+        """
         expected = self.config.image_shape
         if isinstance(images, dict):
             if "image" not in images:
@@ -279,7 +284,25 @@ class Draw(keras.Model):
 
     def _elbo_terms(self, x, noise):
         out = self.unroll(_to_chw(x), noise)
-        return bernoulli_nll(_to_hwc(out.canvas), x), out.kl
+        return self.reconstruction_nll(_to_hwc(out.canvas), x), out.kl
+
+    def reconstruction_nll(self, logits, images):
+        """-log D(x | c_T) of `config.likelihood`, summed over pixels and channels: [batch] nats.
+
+        logits: canvas logits c_T [batch, B, A, C]; images: float images [batch, B, A, C] in [0, 1].
+        """
+        if self.config.likelihood == "discretized_logistic":
+            return likelihoods.discretized_logistic_nll(logits, self.log_scale, images)
+        return likelihoods.bernoulli_nll(logits, images)
+
+    @property
+    def num_dims(self):
+        """Dimensions of one image, H * W * C: the divisor of bits per dimension."""
+        return int(np.prod(self.config.image_shape))
+
+    def bits_per_dim(self, nats_per_image):
+        """Nats per image (e.g. a negative ELBO) in bits per dimension, nats / (H * W * C * ln 2)."""
+        return likelihoods.bits_per_dim(nats_per_image, self.num_dims)
 
     @staticmethod
     def _images_from(data):
@@ -398,9 +421,10 @@ class Draw(keras.Model):
     def generate(self, noise, return_sequences=True):
         """Draws images from given prior noise [batch, T, z_size].
 
-        Returns a dict with `images` (probabilities sigmoid(c_T), [batch, B, A, C]) and, with
-        `return_sequences`, `canvases` (sigmoid(c_t) for every step, [batch, T, B, A, C]) and
-        `write_windows` ([batch, T, 5]) when the write uses attention.
+        Returns a dict with `images` (the mean image sigmoid(c_T), [batch, B, A, C]: Bernoulli
+        probabilities, or the logistic means / 255) and, with `return_sequences`, `canvases`
+        (sigmoid(c_t) for every step, [batch, T, B, A, C]) and `write_windows` ([batch, T, 5]) when
+        the write uses attention.
         """
         return self._generate_fn(return_sequences)(self.check_noise(noise))
 
@@ -471,7 +495,7 @@ class Draw(keras.Model):
         """`reconstruct`'s graph on float32 images [batch, B, A, C] and loop noise [T, z_size, batch]."""
         out = self.unroll(_to_chw(x), noise, record=return_sequences)
         logits = _to_hwc(out.canvas)
-        result = {"images": tf.sigmoid(logits), "negative_elbo": bernoulli_nll(logits, x) + out.kl}
+        result = {"images": tf.sigmoid(logits), "negative_elbo": self.reconstruction_nll(logits, x) + out.kl}
         if return_sequences:
             result.update(out.sequences)
             result["canvases"] = tf.sigmoid(result["canvases"])
@@ -496,7 +520,7 @@ class Draw(keras.Model):
             batch = tf.shape(x)[0]
             tiled = tf.tile(x, [k, 1, 1, 1])  # [k * batch, ...], sample-major
             out = self.unroll(_to_chw(tiled), self.posterior_noise(k * batch), importance=True)
-            log_px = -bernoulli_nll(_to_hwc(out.canvas), tiled)
+            log_px = -self.reconstruction_nll(_to_hwc(out.canvas), tiled)
             return tf.reshape(log_px - out.log_ratio, tf.stack([k, batch]))
 
         return self._cached("log_weights", lambda: tf.function(log_weights, reduce_retracing=True))

@@ -239,11 +239,13 @@ def train(
     ):
         raise ValueError(f"save_every_steps must be a positive integer or None, received {save_every_steps!r}.")
     # Build the data first so a missing dataset fails before anything is written.
-    stream = data_lib.TrainingStream(dataset, batch_size, data_dir, seed)
+    stream = data_lib.TrainingStream(dataset, batch_size, data_dir, seed, image_shape=config.image_shape)
     steps_per_epoch = steps_per_epoch or stream.batches_per_pass
     val_ds = None
     if validation:
-        val_ds = data_lib.make_dataset(dataset, "validation", batch_size, data_dir, shuffle=False)
+        val_ds = data_lib.make_dataset(
+            dataset, data_lib.held_out_split(dataset), batch_size, data_dir, shuffle=False, image_shape=config.image_shape
+        )
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(model_dir, CONFIG_FILE),
@@ -332,7 +334,8 @@ def load_model(model_dir_or_file, seed=None):
 def evaluate_nll(model, dataset, num_samples=0, max_batches=None):
     """Mean negative ELBO (analytic KL) and, with num_samples = K > 0, the importance-weighted bound.
 
-    Both in nats per image over the images of `dataset` (batches of images).
+    Both in nats per image over the images of `dataset` (batches of images); for the discretized
+    logistic likelihood also in bits per dimension (`bits_per_dim`, `iwae_bits_per_dim`).
     """
     totals = {"negative_elbo": 0.0, "iwae": 0.0}
     count = 0
@@ -350,6 +353,10 @@ def evaluate_nll(model, dataset, num_samples=0, max_batches=None):
     if num_samples:
         result["iwae_num_samples"] = int(num_samples)
         result["iwae_nll"] = totals["iwae"] / count
+    if model.config.likelihood == "discretized_logistic":  # a likelihood of 8-bit values: bits/dim too
+        for nats, bits in (("negative_elbo", "bits_per_dim"), ("iwae_nll", "iwae_bits_per_dim")):
+            if nats in result:
+                result[bits] = float(model.bits_per_dim(result[nats]))
     return result
 
 

@@ -1,5 +1,5 @@
 """The hand-written backpropagation (draw_tf.bptt) equals automatic differentiation of the T-step
-loop, for every attention combination, grey and colour images, and under XLA."""
+loop, for every attention combination, grey and colour images, both likelihoods, and under XLA."""
 
 import numpy as np
 import pytest
@@ -21,8 +21,13 @@ def _perturbed_model(config, seed=0):
     [
         {}, {"channels": 1}, {"read_size": 0}, {"write_size": 0}, {"read_size": 0, "write_size": 0}, {"read_size": 1},
         {"time_steps": 1}, {"image_width": 12},
+        {"likelihood": "discretized_logistic"}, {"likelihood": "discretized_logistic", "channels": 3, "read_size": 0},
+        {"likelihood": "discretized_logistic", "time_steps": 1},
     ],
-    ids=["attention-2ch", "attention-1ch", "plain-read", "plain-write", "no-attention", "read-1x1", "one-step", "square"],
+    ids=[
+        "attention-2ch", "attention-1ch", "plain-read", "plain-write", "no-attention", "read-1x1", "one-step", "square",
+        "logistic-2ch", "logistic-3ch-plain-read", "logistic-one-step",
+    ],
 )
 def test_gradients_equal_autodiff(tiny_config, overrides):
     config = tiny_config.replace(**overrides)
@@ -46,12 +51,16 @@ def test_gradients_equal_autodiff(tiny_config, overrides):
     assert silent == (3 if config.time_steps == 1 else 0), "unexpected weights without gradient in the reference"
 
 
-def test_gradients_equal_autodiff_under_xla_with_an_unknown_batch(tiny_config):
+@pytest.mark.parametrize("likelihood", ["bernoulli", "discretized_logistic"])
+def test_gradients_equal_autodiff_under_xla_with_an_unknown_batch(tiny_config, likelihood):
+    tiny_config = tiny_config.replace(likelihood=likelihood)
     model = _perturbed_model(tiny_config, seed=3)
     spec = [tf.TensorSpec([None, *tiny_config.image_shape]), tf.TensorSpec([tiny_config.time_steps, tiny_config.z_size, None]), tf.TensorSpec([])]
     expected_fn = tf.function(model._autodiff_loss_and_gradients, input_signature=spec)
     got_fn = tf.function(lambda x, n, r: bptt.loss_and_gradients(model, x, n, r), input_signature=spec, jit_compile=True)
-    x = tf.constant(np.random.default_rng(4).integers(0, 2, size=(7, *tiny_config.image_shape)), tf.float32)
+    high = 1 if likelihood == "bernoulli" else 255  # binary or 8-bit images
+    values = np.random.default_rng(4).integers(0, high + 1, size=(7, *tiny_config.image_shape))
+    x = tf.constant(values / high, tf.float32)
     noise = model.posterior_noise(7)
     expected, got = expected_fn(x, noise, 1.0), got_fn(x, noise, 1.0)
     np.testing.assert_allclose(got[0].numpy(), expected[0].numpy(), rtol=1e-5)

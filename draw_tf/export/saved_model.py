@@ -15,11 +15,12 @@ Signatures (every input and output has a free batch dimension):
 | `generate_sequences` | `z` float32 [b, T, z_size] | `images`, `canvases`, `write_windows` |
 | `reconstruct` | `images` float32 [b, H, W, C] in [0, 1] | `reconstructions` [b, H, W, C], `negative_elbo` [b] |
 
-Images and canvases are Bernoulli probabilities sigmoid(c_t) in [0, 1]; windows are (gx, gy,
-sigma^2, delta, gamma) in pixels (only with write attention). Image i of `sample` is drawn from
-`Draw.noise_from_seeds([seed_i])` alone, so the same seed gives the same image whatever it is
-batched with. `reconstruct` uses the posterior sample of seed 0 for every image, so the same image
-always gives the same reconstruction and bound (nats).
+Images and canvases are the mean images sigmoid(c_t) in [0, 1] (Bernoulli probabilities, or the
+discretized logistic's means / 255); `negative_elbo` is in nats under the model's likelihood;
+windows are (gx, gy, sigma^2, delta, gamma) in pixels (only with write attention). Image i of
+`sample` is drawn from `Draw.noise_from_seeds([seed_i])` alone, so the same seed gives the same
+image whatever it is batched with. `reconstruct` uses the posterior sample of seed 0 for every
+image, so the same image always gives the same reconstruction and bound.
 """
 
 from __future__ import annotations

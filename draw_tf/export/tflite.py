@@ -2,7 +2,7 @@
 
 The file has one signature, `sample`:
   input  `z`             float32 [batch, T, z_size]  prior noise, N(0, I) (absent with device noise)
-  output `images`        float32 [batch, H, W, C]    probabilities in [0, 1] (the final canvas)
+  output `images`        float32 [batch, H, W, C]    mean image sigmoid(c_T) in [0, 1] (the final canvas)
   output `canvases`      float32 [batch, T, H, W, C] the canvas after every step, in [0, 1]
   output `write_windows` float32 [batch, T, 5]       gx, gy, sigma^2, delta, gamma in pixels
                                                      (only with write attention)
