@@ -1,7 +1,9 @@
-"""Input pipelines: tfds `binarized_mnist`, `mnist` with dynamic binarization, and an embedded subset.
+"""Input pipelines: tfds `binarized_mnist`, `mnist` and two-digit MNIST with dynamic binarization,
+tfds `svhn_cropped` and `cifar10` (colour), your own 8-bit images in an .npz file, and an embedded
+subset.
 
-Every pipeline yields float32 batches [batch, 28, 28, 1] with values in {0, 1}. Binarized MNIST is
-already 0/1 and is only cast (never divided by 255).
+Every pipeline yields float32 images [batch, H, W, C] in [0, 1]: MNIST-like data binary (binarized
+MNIST is already 0/1 and is only cast, never divided by 255), colour data 8-bit / 255.
 """
 
 from __future__ import annotations
@@ -12,9 +14,19 @@ from importlib import resources
 import numpy as np
 import tensorflow as tf
 
-DATASETS = ("embedded", "binarized_mnist", "mnist")
+DATASETS = ("embedded", "binarized_mnist", "mnist", "two_digit_mnist", "svhn_cropped", "cifar10")
+BINARIZED_DYNAMICALLY = ("mnist", "two_digit_mnist")  # grey levels, a fresh Bernoulli sample per pass
+COLOUR = ("svhn_cropped", "cifar10")  # 32x32x3 8-bit images
+HELD_OUT = {"svhn_cropped": "test", "cifar10": "test"}  # datasets without a validation split
+TWO_DIGIT_SIZE = 60
+TWO_DIGIT_SCENES = {"train": 20_000, "validation": 2_000, "test": 2_000}
 EMBEDDED_FILE = "binarized_mnist_subset.npz"
 EMBEDDED_SPLITS = ("train", "validation")
+
+
+def held_out_split(name):
+    """The split to validate and report on: `validation`, or `test` for data that has no validation split."""
+    return HELD_OUT.get(name, "validation")
 
 
 def default_data_dir():
@@ -48,8 +60,9 @@ def _tfds_load(name, split, data_dir):
     if not builder.is_prepared():
         raise FileNotFoundError(
             f"tfds dataset {name!r} is not prepared under data_dir={builder.data_dir!r}. Prepare it with "
-            f"tensorflow-datasets (tfds.builder({name!r}).download_and_prepare()) or pass the data_dir that "
-            "holds it (flag --data_dir or $TFDS_DATA_DIR). Use dataset='embedded' to run without any download."
+            f"tensorflow-datasets (tfds.builder({name!r}).download_and_prepare()); without internet, prepare "
+            f"it on a machine that has it and copy its {name}/ folder into a data_dir here. Pass that data_dir (flag "
+            "--data_dir or $TFDS_DATA_DIR). Use dataset='embedded' to run without any download."
         )
     available = list(builder.info.splits.keys())
     base = split.split("[")[0]
@@ -58,8 +71,45 @@ def _tfds_load(name, split, data_dir):
     return builder.as_dataset(split=split, shuffle_files=False)
 
 
+def _two_digit_images(split, data_dir):
+    from draw_tf import mnist_scenes
+
+    digits, _ = mnist_scenes.mnist_digits(split, data_dir)
+    count = TWO_DIGIT_SCENES[split]
+    seed = {"train": 0, "validation": 1, "test": 2}[split]
+    scenes = mnist_scenes.two_digit_scenes(digits, count, TWO_DIGIT_SIZE, seed=seed)
+    return tf.data.Dataset.from_tensor_slices(scenes).map(lambda x: tf.cast(x, tf.float32) / 255.0)
+
+
+def npz_images(path, split):
+    """uint8 images [n, H, W, C] of `split` from an .npz file of your own data, which holds one
+    array per split (`train`, and `validation` or `test`) of 8-bit values."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Dataset file {path!r} does not exist (expected an .npz of uint8 arrays per split).")
+    with np.load(path) as arrays:
+        if split not in arrays.files:
+            raise ValueError(f"{path!r} has arrays {sorted(arrays.files)}, received split={split!r}.")
+        images = arrays[split]
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
+        raise ValueError(
+            f"{path!r}[{split!r}] must be non-empty 8-bit images, uint8 [n, height, width, channels], "
+            f"received {images.dtype} of shape {list(images.shape)}."
+        )
+    return images
+
+
 def _raw_images(name, split, data_dir):
-    """Unbatched float32 images [28, 28, 1]: 0/1 for binarized data, grey levels in [0, 1] for mnist."""
+    """Unbatched float32 images [H, W, C]: 0/1 for binarized data, grey levels or colours in [0, 1]
+    otherwise (8-bit / 255)."""
+    if name.endswith(".npz"):
+        images = npz_images(name, split)
+        return tf.data.Dataset.from_tensor_slices(images).map(lambda x: tf.cast(x, tf.float32) / 255.0)
+    if name == "two_digit_mnist":
+        # data_dir: the MNIST IDX files or a tfds data_dir with mnist (see draw_tf.mnist_scenes)
+        return _two_digit_images(split, data_dir)
+    if name in COLOUR:
+        ds = _tfds_load(name, split, data_dir)
+        return ds.map(lambda ex: tf.cast(ex["image"], tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
     if name == "embedded":
         return tf.data.Dataset.from_tensor_slices(embedded_images(split)).map(lambda x: tf.cast(x, tf.float32))
     if name == "binarized_mnist":
@@ -82,17 +132,45 @@ def _binarize_dynamically(ds, seed):
     return tf.data.Dataset.zip((ds, noise)).map(binarize, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def load_images(name="binarized_mnist", split="train", data_dir=None, seed=0, cache=False):
-    """An unbatched dataset of float32 images [28, 28, 1] in {0, 1}.
+def check_image_shape(name, shape, image_shape):
+    """Raises unless images of `shape` [H, W, C] can feed a model of `image_shape`. The channels
+    must match, and the height and width too except for the colour datasets, which are resized
+    (e.g. the 32x32 `svhn_cropped` to the paper's 64x64 SVHN model)."""
+    if image_shape is None or tuple(shape) == tuple(image_shape):
+        return
+    if shape[-1] != image_shape[-1] or name not in COLOUR:
+        raise ValueError(
+            f"Dataset {name!r} has images of shape {list(shape)}, but the model expects {list(image_shape)} "
+            "(height, width, channels): pick a preset made for this data (see draw_tf.PRESETS)."
+        )
 
-    `mnist` is binarized dynamically: each pass draws fresh Bernoulli(pixel / 255) samples, and the
-    sequence is determined by `seed`. With `cache`, the decoded images are cached in memory (before
-    the dynamic binarization).
+
+def resize_images(ds, image_shape):
+    """Images resized (bilinear, antialiased) to `image_shape`'s height and width when they differ."""
+    shape = ds.element_spec.shape
+    if image_shape is None or tuple(shape[:2]) == tuple(image_shape[:2]):
+        return ds
+    size = list(image_shape[:2])
+    return ds.map(
+        lambda x: tf.clip_by_value(tf.image.resize(x, size, antialias=True), 0.0, 1.0),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def load_images(name="binarized_mnist", split="train", data_dir=None, seed=0, cache=False, image_shape=None):
+    """An unbatched dataset of float32 images [H, W, C] in [0, 1].
+
+    `mnist` and `two_digit_mnist` are binarized dynamically: each pass draws fresh
+    Bernoulli(pixel / 255) samples, and the sequence is determined by `seed`. With `cache`, the
+    decoded images are cached in memory (before the dynamic binarization). With `image_shape`
+    (the model's), the channels are checked and the images resized to its height and width.
     """
     ds = _raw_images(name, split, data_dir)
+    check_image_shape(name, ds.element_spec.shape, image_shape)
+    ds = resize_images(ds, image_shape)
     if cache:
         ds = ds.cache()
-    if name == "mnist":
+    if name in BINARIZED_DYNAMICALLY:
         ds = _binarize_dynamically(ds, seed)
     return ds
 
@@ -106,11 +184,12 @@ def make_dataset(
     seed=0,
     drop_remainder=False,
     cache=True,
+    image_shape=None,
 ):
     """Batched, cached, shuffled (deterministically with `seed`) and prefetched images."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
-    ds = load_images(name, split, data_dir, seed, cache=cache)
+    ds = load_images(name, split, data_dir, seed, cache=cache, image_shape=image_shape)
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
@@ -125,14 +204,17 @@ class TrainingStream:
     of each batch is drawn from the same numbers. `dataset(k)` starts at batch k counted from pass
     0, so a run resumed at global step k sees exactly the batches the uninterrupted run saw from
     step k on. The split is loaded once and held in memory as uint8 (39 MB for the 50,000 MNIST
-    training images); `batches_per_pass` is the number of batches in one pass.
+    training images); `batches_per_pass` is the number of batches in one pass. With `image_shape`
+    (the model's), the channels are checked and the images resized to its height and width.
     """
 
-    def __init__(self, name="binarized_mnist", batch_size=100, data_dir=None, seed=0, split="train"):
+    def __init__(self, name="binarized_mnist", batch_size=100, data_dir=None, seed=0, split="train", image_shape=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
+        raw = _raw_images(name, split, data_dir)
+        check_image_shape(name, raw.element_spec.shape, image_shape)
         chunks = [
-            np.round(c * 255.0).astype(np.uint8) for c in _raw_images(name, split, data_dir).batch(8192).as_numpy_iterator()
+            np.round(c * 255.0).astype(np.uint8) for c in resize_images(raw, image_shape).batch(8192).as_numpy_iterator()
         ]
         if not chunks:
             raise ValueError(f"The {split!r} split of {name!r} is empty.")
@@ -148,7 +230,7 @@ class TrainingStream:
             raise ValueError(f"start_batch must be an integer >= 0, received {start_batch!r}.")
         table, count, batch_size = self.table, self.count, self.batch_size
         seed = tf.constant(self.seed, tf.int64)
-        binarize = self.name == "mnist"
+        binarize = self.name in BINARIZED_DYNAMICALLY
         first_pass, offset = divmod(start_batch, self.batches_per_pass)
 
         def one_pass(index):

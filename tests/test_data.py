@@ -89,3 +89,41 @@ def test_training_stream_resumes_on_the_same_batches():
     np.testing.assert_array_equal(next(iter(again)).numpy(), full[5])  # a new process: the same batches
     with pytest.raises(ValueError, match=r"start_batch must be an integer >= 0, received -1"):
         stream.dataset(-1)
+
+
+@pytest.mark.parametrize("name", ["svhn_cropped", "cifar10"])
+def test_colour_datasets_offline_fail_fast_saying_where_to_put_them(tmp_path, name):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(FileNotFoundError, match=rf"'{name}' is not prepared under data_dir=.*copy its {name}/ folder"):
+        data.TrainingStream(name, 10, str(tmp_path), image_shape=(32, 32, 3))
+    assert time.monotonic() - start < 30  # no download attempt, no hang
+    assert data.held_out_split(name) == "test" and data.held_out_split("binarized_mnist") == "validation"
+
+
+def test_image_shapes_must_fit_the_model():
+    with pytest.raises(ValueError, match=r"'embedded' has images of shape \[28, 28, 1\], but the model expects \[60, 60, 1\]"):
+        data.TrainingStream("embedded", 10, image_shape=(60, 60, 1))
+    with pytest.raises(ValueError, match=r"'cifar10' has images of shape \[32, 32, 3\], but the model expects \[32, 32, 1\]"):
+        data.check_image_shape("cifar10", (32, 32, 3), (32, 32, 1))
+    data.check_image_shape("svhn_cropped", (32, 32, 3), (64, 64, 3))  # colour data is resized: no error
+    ds = tf.data.Dataset.from_tensor_slices(np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32))
+    resized = next(iter(data.resize_images(ds, (64, 64, 3)))).numpy()
+    assert resized.shape == (64, 64, 3) and 0.0 <= resized.min() and resized.max() <= 1.0
+
+
+def test_two_digit_mnist_pipeline(tmp_path):
+    from test_mnist_scenes import write_mnist_dir
+
+    write_mnist_dir(str(tmp_path), n=30)
+    stream = data.TrainingStream("two_digit_mnist", 16, str(tmp_path), seed=1, image_shape=(60, 60, 1))
+    assert stream.count == data.TWO_DIGIT_SCENES["train"]
+    first = next(iter(stream.dataset())).numpy()
+    assert first.shape == (16, 60, 60, 1) and set(np.unique(first)) <= {0.0, 1.0}
+    # two 10x10 squares of grey level >= 100 per scene, binarized with p = level / 255: 2 x 40-80 pixels on
+    assert 40 < first.sum(axis=(1, 2, 3)).mean() < 160
+    again = next(iter(data.TrainingStream("two_digit_mnist", 16, str(tmp_path), seed=1).dataset())).numpy()
+    np.testing.assert_array_equal(first, again)
+    val = next(iter(data.make_dataset("two_digit_mnist", "validation", 8, str(tmp_path), shuffle=False)))
+    assert val.shape == (8, 60, 60, 1)
