@@ -14,6 +14,7 @@ from draw_tf.attention import (  # noqa: E402
     Window,
 )
 from draw_tf.cell import DrawCell, DrawState  # noqa: E402
+from draw_tf.classifier import CLASSIFIER_PRESETS, ClassifierConfig, DrawClassifier, baseline_classifier  # noqa: E402
 from draw_tf.config import PRESETS, DrawConfig, get_preset  # noqa: E402
 from draw_tf.model import Draw  # noqa: E402
 
@@ -23,8 +24,11 @@ __all__ = [
     "AttentionWindow",
     "AttentiveRead",
     "AttentiveWrite",
+    "CLASSIFIER_PRESETS",
+    "ClassifierConfig",
     "Draw",
     "DrawCell",
+    "DrawClassifier",
     "DrawConfig",
     "DrawState",
     "Filterbank",
@@ -32,5 +36,6 @@ __all__ = [
     "PlainRead",
     "PlainWrite",
     "Window",
+    "baseline_classifier",
     "get_preset",
 ]

@@ -1,4 +1,5 @@
-"""Command line: `draw-tf train|evaluate|sample [--flags]` (also `python -m draw_tf ...`)."""
+"""Command line: `draw-tf train|evaluate|sample|export_saved_model|export_tflite|train_classifier [--flags]`
+(also `python -m draw_tf ...`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,29 @@ import sys
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-COMMANDS = ("train", "evaluate", "sample", "export_saved_model", "export_tflite")
+COMMANDS = ("train", "evaluate", "sample", "export_saved_model", "export_tflite", "train_classifier")
 
-flags.DEFINE_string("preset", "quick", "Model preset: quick, mnist, mnist_no_attention, mnist_two_digit, svhn, cifar10.")
-flags.DEFINE_string("dataset", "embedded", "embedded (ships with the package), binarized_mnist, or mnist (dynamic binarization).")
-flags.DEFINE_string("data_dir", None, "tensorflow-datasets data_dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+flags.DEFINE_string(
+    "preset", "quick",
+    "Model preset (draw_tf.PRESETS): quick, mnist, mnist_no_attention, mnist_two_digit, svhn, cifar10, "
+    "cifar10_logistic; train_classifier: cluttered_mnist (the default there).",
+)
+flags.DEFINE_string(
+    "dataset", "embedded",
+    "embedded (ships with the package), binarized_mnist, mnist (dynamic binarization), two_digit_mnist "
+    "(60x60, from MNIST digits), svhn_cropped or cifar10 (tfds, colour), or a path to an .npz file of "
+    "uint8 images [n, H, W, C] per split (arrays train, validation or test).",
+)
+flags.DEFINE_string(
+    "data_dir", None,
+    "tensorflow-datasets data_dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets); for two_digit_mnist "
+    "and train_classifier also a directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...).",
+)
+flags.DEFINE_list(
+    "set", [],
+    "train, train_classifier: preset fields to change, e.g. --set=time_steps=8,encoder_size=128 (a smaller "
+    "model for a quick run; the model_dir's config.json records the result).",
+)
 flags.DEFINE_string("model_dir", "runs/quickstart", "Directory for config, checkpoints, logs and samples.")
 flags.DEFINE_integer("epochs", 10, "Total epochs to train (training resumes from the last checkpoint).")
 flags.DEFINE_integer("steps_per_epoch", None, "Batches per epoch (default: the whole training split).")
@@ -27,7 +46,9 @@ flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_wor
                   "train: tf.distribute strategy (auto: a TPU or the GPUs when present, else one device; "
                   "multi_worker: the hosts of $TF_CONFIG). --batch_size is the global batch.")
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation, shuffling, noise).")
-flags.DEFINE_string("split", "validation", "evaluate: the split to evaluate.")
+flags.DEFINE_string("split", None, "evaluate: the split to evaluate (default: validation, or test for svhn_cropped and cifar10).")
+flags.DEFINE_enum("classifier", "draw", ["draw", "baseline"],
+                  "train_classifier: draw (read attention + LSTM) or baseline (a convnet on the whole image).")
 flags.DEFINE_integer("iwae_samples", 0, "evaluate: K for the importance-weighted bound (0 skips it).")
 flags.DEFINE_integer("max_batches", None, "evaluate: stop after this many batches.")
 flags.DEFINE_integer("num_samples", 64, "sample: number of images in the grid.")
@@ -46,10 +67,24 @@ flags.DEFINE_bool("device_noise", False, "export_tflite: also write a sampler th
 flags.DEFINE_bool("overwrite", False, "export_tflite: replace existing .tflite files.")
 
 
+def _overrides():
+    """--set=name=value,... as a dict; values parsed as JSON numbers/booleans where they are one."""
+    overrides = {}
+    for item in FLAGS.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise app.UsageError(f"--set takes name=value pairs separated by commas, received {item!r}.")
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name.strip()] = value
+    return overrides
+
+
 def _train():
     from draw_tf import get_preset, training
 
-    config = get_preset(FLAGS.preset)
+    config = get_preset(FLAGS.preset, **_overrides())
     _, history = training.train(
         config,
         FLAGS.model_dir,
@@ -77,9 +112,12 @@ def _evaluate():
     from draw_tf import data, training
 
     model = training.load_model(FLAGS.model_dir, seed=FLAGS.seed)
-    ds = data.make_dataset(FLAGS.dataset, FLAGS.split, FLAGS.batch_size, FLAGS.data_dir, shuffle=False)
+    split = FLAGS.split or data.held_out_split(FLAGS.dataset)
+    ds = data.make_dataset(
+        FLAGS.dataset, split, FLAGS.batch_size, FLAGS.data_dir, shuffle=False, image_shape=model.config.image_shape
+    )
     result = training.evaluate_nll(model, ds, num_samples=FLAGS.iwae_samples, max_batches=FLAGS.max_batches)
-    result.update(dataset=FLAGS.dataset, split=FLAGS.split, model_dir=FLAGS.model_dir, units="nats per image")
+    result.update(dataset=FLAGS.dataset, split=split, model_dir=FLAGS.model_dir, units="nats per image")
     text = json.dumps(result, indent=2)
     if FLAGS.output:
         training.write_json_atomic(FLAGS.output, result)
@@ -147,6 +185,28 @@ def _export_tflite():
     print(json.dumps(reports, indent=2))
 
 
+def _train_classifier():
+    from draw_tf import cluttered
+
+    preset = FLAGS.preset if FLAGS["preset"].present else "cluttered_mnist"
+    result = cluttered.train_classifier(
+        FLAGS.model_dir,
+        FLAGS.classifier,
+        preset,
+        overrides=_overrides(),
+        data_dir=FLAGS.data_dir,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        seed=FLAGS.seed,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    result.pop("history")
+    result["model_dir"] = FLAGS.model_dir
+    print(json.dumps(result, indent=2))
+
+
 def main(argv):
     commands = [a for a in argv[1:]]
     if len(commands) != 1 or commands[0] not in COMMANDS:
@@ -154,6 +214,7 @@ def main(argv):
     {
         "train": _train, "evaluate": _evaluate, "sample": _sample,
         "export_saved_model": _export_saved_model, "export_tflite": _export_tflite,
+        "train_classifier": _train_classifier,
     }[commands[0]]()
 
 

@@ -59,6 +59,10 @@ def test_cli_errors_are_clear(tmp_path):
     out = run_cli("train", f"--model_dir={tmp_path / 'other'}", "--dataset=binarized_mnist", f"--data_dir={tmp_path}", check=False)
     assert out.returncode != 0 and "is not prepared under" in out.stderr
     assert not os.path.exists(tmp_path / "other")  # nothing written when the data is missing
+    out = run_cli("train", "--preset=cifar10", "--dataset=cifar10", f"--data_dir={tmp_path}", f"--model_dir={tmp_path / 'c'}", check=False)
+    assert out.returncode != 0 and "'cifar10' is not prepared under" in out.stderr and not os.path.exists(tmp_path / "c")
+    out = run_cli("train", "--set=time_steps", f"--model_dir={tmp_path / 's'}", check=False)
+    assert out.returncode != 0 and "--set takes name=value pairs" in out.stderr
     out = run_cli("explode", check=False)
     assert out.returncode != 0 and "Expected exactly one command" in out.stderr
 
@@ -95,3 +99,54 @@ def test_export_commands(tmp_path):
         assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr[-2000:])
     assert sorted(os.listdir(os.path.join(serving, "draw"))) == ["1"]
     assert {name: os.path.getmtime(os.path.join(tflite, name)) for name in os.listdir(tflite)} == before
+
+
+def test_two_digit_mnist_train_sample_evaluate(tmp_path):
+    """The mnist_two_digit preset on 60x60 two-digit scenes of MNIST IDX files (synthetic digits here,
+    ../shared/data/mnist for a real run), made smaller with --set."""
+    from PIL import Image
+    from test_mnist_scenes import write_mnist_dir
+
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=30)
+    model_dir = str(tmp_path / "two")
+    common = (f"--model_dir={model_dir}", "--dataset=two_digit_mnist", f"--data_dir={data_dir}", "--batch_size=50")
+    small = "--set=time_steps=3,encoder_size=16,decoder_size=16,z_size=4"
+    summary = _last_json(run_cli("train", "--preset=mnist_two_digit", small, "--epochs=1", "--steps_per_epoch=2", *common).stdout)
+    assert np.isfinite(summary["val_loss"])
+    with open(os.path.join(model_dir, "config.json")) as f:
+        stored = json.load(f)["model"]
+    assert (stored["image_height"], stored["image_width"], stored["time_steps"], stored["read_size"]) == (60, 60, 3, 2)
+    png = str(tmp_path / "grid.png")
+    run_cli("sample", f"--model_dir={model_dir}", "--num_samples=4", f"--output={png}")
+    assert Image.open(png).size == (2 * 121 + 1, 2 * 121 + 1)  # 2x2 tiles of 60 px at scale 2
+    result = _last_json(run_cli("evaluate", *common, "--max_batches=1").stdout)
+    assert result["split"] == "validation" and result["num_images"] == 50 and np.isfinite(result["negative_elbo"])
+
+
+def test_colour_preset_on_your_own_npz_images(tmp_path):
+    """cifar10_logistic (colour, discretized logistic) from the CLI on 8-bit images in an .npz file:
+    train, evaluate in bits per dimension, sample a colour grid."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((80, 32, 32, 3), np.uint8)  # coloured rectangles on grey
+    images[:] = 128
+    for img in images:
+        top, left = rng.integers(0, 20, size=2)
+        img[top : top + 12, left : left + 12] = rng.integers(0, 256, size=3)
+    path = str(tmp_path / "rects.npz")
+    np.savez(path, train=images[:64], validation=images[64:])
+    model_dir = str(tmp_path / "colour")
+    common = (f"--model_dir={model_dir}", f"--dataset={path}", "--batch_size=16")
+    small = "--set=time_steps=2,encoder_size=16,decoder_size=16,z_size=4"
+    run_cli("train", "--preset=cifar10_logistic", small, "--epochs=1", "--steps_per_epoch=4", *common)
+    result = _last_json(run_cli("evaluate", *common).stdout)
+    assert result["num_images"] == 16
+    np.testing.assert_allclose(result["bits_per_dim"], result["negative_elbo"] / (32 * 32 * 3 * np.log(2)), rtol=1e-6)
+    assert 0 < result["bits_per_dim"] < 12  # a broad logistic over 256 values costs at most ~8 bits; the KL is small
+    png = str(tmp_path / "grid.png")
+    run_cli("sample", f"--model_dir={model_dir}", "--num_samples=4", f"--output={png}")
+    assert Image.open(png).mode == "RGB" and Image.open(png).size == (2 * 65 + 1, 2 * 65 + 1)
+    out = run_cli("train", "--preset=cifar10", f"--dataset={tmp_path / 'none.npz'}", f"--model_dir={tmp_path / 'x'}", check=False)
+    assert out.returncode != 0 and "does not exist (expected an .npz of uint8 arrays per split)" in out.stderr

@@ -1,0 +1,111 @@
+"""The attentive classifier (paper section 4.1): glimpses against the paper's equations, learning,
+serialization, and `draw-tf train_classifier` on cluttered scenes."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_tf import ClassifierConfig, DrawClassifier, baseline_classifier
+from draw_tf.cluttered import compile_classifier
+from test_filterbank import paper_filterbank
+from test_mnist_scenes import write_mnist_dir
+
+TINY = ClassifierConfig(image_height=16, image_width=16, time_steps=3, lstm_size=24, read_size=4)
+
+
+def quadrant_data(n, seed=0, channels=1):
+    """16x16 images with one 5x5 blob; the label is the quadrant it lies in (4 classes)."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 16, 16, channels), np.float32)
+    labels = rng.integers(0, 4, n)
+    for i, q in enumerate(labels):
+        top = rng.integers(0, 4) + 8 * (q // 2)
+        left = rng.integers(0, 4) + 8 * (q % 2)
+        images[i, top : top + 5, left : left + 5] = 1.0
+    return images, labels
+
+
+def test_glimpses_follow_the_paper():
+    """Each glimpse is gamma F_Y x F_X^T with F from eq. 25-26 at the window the model reports."""
+    config = TINY.replace(channels=3, image_width=12)
+    model = DrawClassifier(config)
+    x = np.random.default_rng(0).random((2, 16, 12, 3)).astype(np.float32)
+    out = model(x, return_glimpses=True)
+    assert out["logits"].shape == (2, 10)
+    assert out["windows"].shape == (2, 3, 5) and out["glimpses"].shape == (2, 3, 4, 4, 3)
+    for b in range(2):
+        for t in range(3):
+            gx, gy, sigma2, delta, gamma = out["windows"][b, t].numpy().astype(np.float64)
+            fx = paper_filterbank(gx, delta, sigma2, 4, 12)
+            fy = paper_filterbank(gy, delta, sigma2, 4, 16)
+            for c in range(3):  # the same filters on every channel
+                expected = gamma * fy @ x[b, :, :, c] @ fx.T
+                np.testing.assert_allclose(out["glimpses"][b, t, :, :, c], expected, rtol=1e-4, atol=1e-5)
+    # the windows move: step t's window comes from the LSTM state after step t - 1
+    assert not np.allclose(out["windows"][:, 0], out["windows"][:, 1])
+
+
+def test_first_glimpse_sees_the_whole_image_at_low_resolution():
+    model = DrawClassifier("cluttered_mnist")
+    gx, gy, sigma2, delta, gamma = model(np.zeros((1, 100, 100, 1)), return_glimpses=True)["windows"][0, 0].numpy()
+    assert abs(gx - 50.5) < 1e-3 and abs(gy - 50.5) < 1e-3  # centred
+    assert 11 * delta > 80  # the 12 filter centres span most of the 100 pixels
+
+
+@pytest.mark.parametrize("kind", ["draw", "baseline"])
+def test_classifiers_learn_where_the_blob_is(kind):
+    keras.utils.set_random_seed(1)
+    x, y = quadrant_data(512)
+    model = DrawClassifier(TINY.replace(num_classes=4)) if kind == "draw" else baseline_classifier((16, 16, 1), 4)
+    compile_classifier(model, learning_rate=3e-3)
+    model.fit(x, y, batch_size=32, epochs=8, verbose=0)
+    test_x, test_y = quadrant_data(256, seed=9)
+    _, accuracy = model.evaluate(test_x, test_y, verbose=0)
+    assert accuracy > 0.9, accuracy  # chance is 0.25
+
+
+def test_save_and_load_give_the_same_logits(tmp_path):
+    model = DrawClassifier(TINY)
+    x = np.random.default_rng(1).random((3, 16, 16, 1)).astype(np.float32)
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, DrawClassifier) and loaded.config == TINY
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_bad_input_and_config():
+    model = DrawClassifier(TINY)
+    with pytest.raises(ValueError, match=r"\[batch, 16, 16, 1\].*\[2, 28, 28, 1\]"):
+        model(np.zeros((2, 28, 28, 1), np.float32))
+    with pytest.raises(ValueError, match="read_size must be at most the image size"):
+        ClassifierConfig(image_height=10, image_width=10, read_size=12)
+    with pytest.raises(ValueError, match="Unknown classifier preset"):
+        DrawClassifier("mnist")
+
+
+def test_train_classifier_cli(tmp_path):
+    """`draw-tf train_classifier` on 100x100 cluttered scenes of (synthetic) MNIST IDX files, as a
+    user runs it with the offline files; then the baseline."""
+    from test_cli import run_cli
+
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=40)
+    model_dir = str(tmp_path / "cluttered")
+    args = (
+        "train_classifier", f"--model_dir={model_dir}", f"--data_dir={data_dir}", "--epochs=2", "--batch_size=8",
+        "--set=time_steps=2,lstm_size=32",
+    )
+    out = run_cli(*args)
+    result = json.loads(out.stdout[out.stdout.index("{\n"):])
+    assert result["train_digits"] == 32 and result["held_out_scenes"] == 8
+    assert 0.0 <= result["held_out_error"] <= 1.0 and result["config"]["time_steps"] == 2
+    assert os.path.exists(os.path.join(model_dir, "glimpses.gif"))
+    loaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
+    assert loaded(tf.zeros([1, 100, 100, 1])).shape == (1, 10)
+    out = run_cli(*args[:-1], "--classifier=baseline", "--epochs=1", f"--model_dir={model_dir}_baseline")
+    assert json.loads(out.stdout[out.stdout.index("{\n"):])["kind"] == "baseline"
