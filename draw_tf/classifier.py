@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from draw_tf import attention
-from draw_tf.config import _check_int, initial_attention_bias
+from draw_tf.config import _check_fields, _check_int, initial_attention_bias
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,7 @@ class ClassifierConfig:
         return dataclasses.asdict(self)
 
     def replace(self, **changes) -> "ClassifierConfig":
+        _check_fields(type(self), changes)
         return dataclasses.replace(self, **changes)
 
 
@@ -102,6 +103,7 @@ class DrawClassifier(keras.Model):
         if isinstance(config, str):
             config = get_classifier_preset(config)
         elif isinstance(config, dict):
+            _check_fields(ClassifierConfig, config)
             config = ClassifierConfig(**config)
         elif not isinstance(config, ClassifierConfig):
             raise TypeError(f"config must be a ClassifierConfig, a dict or a preset name, received {type(config).__name__}.")

@@ -92,14 +92,20 @@ class DrawConfig:
 
     @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> "DrawConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown DrawConfig fields {unknown}; expected a subset of {sorted(known)}.")
+        _check_fields(cls, values)
         return cls(**values)
 
     def replace(self, **changes) -> "DrawConfig":
+        _check_fields(type(self), changes)
         return dataclasses.replace(self, **changes)
+
+
+def _check_fields(cls, values):
+    """Raises a ValueError naming the fields of `cls` when `values` has others."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} fields {unknown}; expected a subset of {sorted(known)}.")
 
 
 def _check_int(name, value, minimum, hint=""):

@@ -29,6 +29,12 @@ def test_unknown_preset_and_fields():
         get_preset("mnst")
     with pytest.raises(ValueError, match=r"Unknown DrawConfig fields \['T'\]"):
         DrawConfig.from_dict({"T": 3})
+    with pytest.raises(ValueError, match=r"Unknown DrawConfig fields \['time_step'\]; expected a subset of \[.*'time_steps'"):
+        get_preset("mnist", time_step=8)  # what --set=time_step=8 calls
+    from draw_tf.classifier import get_classifier_preset
+
+    with pytest.raises(ValueError, match=r"Unknown ClassifierConfig fields \['lstm'\]"):
+        get_classifier_preset("cluttered_mnist", lstm=64)
 
 
 @pytest.fixture(scope="module")
