@@ -81,10 +81,20 @@ def _overrides():
     return overrides
 
 
-def _train():
-    from draw_tf import get_preset, training
+def _preset_config():
+    """The DrawConfig of --preset with --set applied; bad names or values are usage errors."""
+    from draw_tf import get_preset
 
-    config = get_preset(FLAGS.preset, **_overrides())
+    try:
+        return get_preset(FLAGS.preset, **_overrides())
+    except (ValueError, TypeError) as e:
+        raise app.UsageError(f"--preset={FLAGS.preset} --set={','.join(FLAGS.set)}: {e}") from e
+
+
+def _train():
+    from draw_tf import training
+
+    config = _preset_config()
     _, history = training.train(
         config,
         FLAGS.model_dir,
@@ -135,11 +145,11 @@ def _sample():
 
 def _load_for_export():
     """The model of --model_dir; with an explicit --preset, checks that the stored model is that preset."""
-    from draw_tf import get_preset, training
+    from draw_tf import training
 
     model = training.load_model(FLAGS.model_dir)
-    if FLAGS["preset"].present and model.config != get_preset(FLAGS.preset):
-        expected = get_preset(FLAGS.preset)
+    if FLAGS["preset"].present and model.config != _preset_config():
+        expected = _preset_config()
         changed = {k: (getattr(model.config, k), v) for k, v in expected.to_dict().items() if getattr(model.config, k) != v}
         raise ValueError(
             f"{FLAGS.model_dir!r} holds a model that is not the preset {FLAGS.preset!r} (stored, preset): {changed}."
@@ -187,8 +197,13 @@ def _export_tflite():
 
 def _train_classifier():
     from draw_tf import cluttered
+    from draw_tf.classifier import get_classifier_preset
 
     preset = FLAGS.preset if FLAGS["preset"].present else "cluttered_mnist"
+    try:
+        get_classifier_preset(preset, **_overrides())
+    except (ValueError, TypeError) as e:
+        raise app.UsageError(f"--preset={preset} --set={','.join(FLAGS.set)}: {e}") from e
     result = cluttered.train_classifier(
         FLAGS.model_dir,
         FLAGS.classifier,
@@ -211,6 +226,8 @@ def main(argv):
     commands = [a for a in argv[1:]]
     if len(commands) != 1 or commands[0] not in COMMANDS:
         raise app.UsageError(f"Expected exactly one command out of {list(COMMANDS)}, received {commands}.")
+    if FLAGS.set and commands[0] in ("evaluate", "sample"):
+        raise app.UsageError(f"--set applies to train, train_classifier and the export checks, not to {commands[0]}.")
     {
         "train": _train, "evaluate": _evaluate, "sample": _sample,
         "export_saved_model": _export_saved_model, "export_tflite": _export_tflite,

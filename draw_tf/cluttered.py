@@ -23,27 +23,38 @@ HELD_OUT_SEED = 10_007  # the held-out scenes' seed, apart from any training see
 
 class ClutteredScenes(keras.utils.PyDataset):
     """Batches (images float32 [b, size, size, 1] in [0, 1], labels) of cluttered scenes of
-    `digits`; with `fresh_each_epoch`, epoch e's scenes come from seed (seed, e)."""
+    `digits`; with `fresh_each_epoch`, epoch e's scenes (and their order) come from seed (seed, e)
+    alone. `fit` must tell it the epoch: pass `callback()` (which also makes a resumed run continue
+    the sequence) and `shuffle=False`."""
 
     def __init__(self, digits, labels, batch_size=64, size=100, seed=0, fresh_each_epoch=True, steps=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
         self.digits, self.labels = np.asarray(digits), np.asarray(labels)
+        if len(self.digits) != len(self.labels):
+            raise ValueError(f"Need one label per digit: {len(self.digits)} digits, received {len(self.labels)} labels.")
         self.batch_size, self.size, self.seed = batch_size, size, seed
         self.fresh_each_epoch = fresh_each_epoch
         self.steps = steps
-        self.epoch = 0
-        self._make()
+        self.epoch = None
+        self.set_epoch(0)
 
-    def _make(self):
-        seed = [self.seed, self.epoch] if self.fresh_each_epoch else self.seed
-        rng = np.random.default_rng(seed)
+    def set_epoch(self, epoch):
+        """Makes epoch `epoch`'s scenes (once: nothing changes for the same epoch)."""
+        epoch = epoch if self.fresh_each_epoch else 0
+        if epoch == self.epoch:
+            return
+        self.epoch = epoch
+        rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.digits)) if self.fresh_each_epoch else np.arange(len(self.digits))
-        scenes, labels = mnist_scenes.cluttered_scenes(
-            self.digits[order], self.labels[order], size=self.size, seed=rng.integers(2**31)
+        self.images, self.targets = mnist_scenes.cluttered_scenes(
+            self.digits[order], self.labels[order], size=self.size, seed=int(rng.integers(2**31))
         )
-        self.images, self.targets = scenes, labels
+
+    def callback(self):
+        """A Keras callback that calls `set_epoch` at the start of every epoch of `fit`."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs=None: self.set_epoch(epoch))
 
     def __len__(self):
         batches = -(-len(self.images) // self.batch_size)
@@ -52,11 +63,6 @@ class ClutteredScenes(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return self.images[rows].astype(np.float32) / 255.0, self.targets[rows]
-
-    def on_epoch_end(self):
-        if self.fresh_each_epoch:
-            self.epoch += 1
-            self._make()
 
 
 def build_classifier(kind, preset="cluttered_mnist", **overrides):
@@ -91,40 +97,58 @@ def train_classifier(
     learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None,
 ):
     """Trains `kind` (draw or baseline) on fresh cluttered scenes of the training digits; resumes
-    from `model_dir/backup` after an interruption (Keras BackupAndRestore). Writes `model.keras`,
-    `result.json` (held-out error) and, for draw, `glimpses.gif`. Returns the result dict."""
+    from `model_dir/backup` (Keras BackupAndRestore, kept after the last epoch) after an
+    interruption or with more `epochs`. Writes `config.json`, `model.keras`, `result.json`
+    (held-out error) and, for draw, `glimpses.gif`. Returns the result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise ValueError(f"model_dir must be a directory, received the file {model_dir!r}.")
     config = get_classifier_preset(preset, **(overrides or {}))
+    described = {"kind": kind, "preset": preset}
+    described["config"] = config.to_dict() if kind == "draw" else {"image_shape": list(config.image_shape), "num_classes": config.num_classes}
+    config_path = os.path.join(model_dir, "config.json")
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            stored = json.load(f)
+        if stored != described:
+            raise ValueError(
+                f"model_dir {model_dir!r} holds a classifier with another configuration (stored {stored}, requested "
+                f"{described}); pick another model_dir."
+            )
     digits, labels = mnist_scenes.mnist_digits("train", data_dir)  # fails before anything is written
     test_x, test_y = held_out_scenes(data_dir, size=config.image_height, limit=held_out_limit)
     os.makedirs(model_dir, exist_ok=True)
+    _write_json(config_path, described)
     keras.utils.set_random_seed(seed)
     model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
     train_data = ClutteredScenes(digits, labels, batch_size, config.image_height, seed, steps=steps_per_epoch)
+    # The backup is kept after the last epoch, so a later run with more --epochs continues from it.
+    backup = keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), delete_checkpoint=False)
     history = model.fit(
-        train_data, epochs=epochs, verbose=verbose,
+        train_data, epochs=epochs, verbose=verbose, shuffle=False,
         validation_data=(test_x, test_y), validation_batch_size=200,
-        callbacks=[keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"))],
+        callbacks=[train_data.callback(), backup],
     )
     loss, accuracy = model.evaluate(test_x, test_y, batch_size=200, verbose=0)
-    result = {
-        "kind": kind, "preset": preset, "config": config.to_dict(), "epochs": epochs, "train_digits": int(len(digits)),
-        "held_out_scenes": int(len(test_y)), "held_out_loss": float(loss),
-        "held_out_error": float(1.0 - accuracy), "parameters": int(model.count_params()),
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-    }
+    result = dict(
+        described, epochs=epochs, train_digits=int(len(digits)), held_out_scenes=int(len(test_y)),
+        held_out_loss=float(loss), held_out_error=float(1.0 - accuracy), parameters=int(model.count_params()),
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},  # this run's epochs only
+    )
     with atomic_path(os.path.join(model_dir, "model.keras"), suffix=".keras") as tmp:
         model.save(tmp)
+    _write_json(os.path.join(model_dir, "result.json"), result)
     if kind == "draw":
         from draw_tf.classifier import glimpse_frames
         from draw_tf.visualize import save_gif, tile_frames
 
-        frames = np.stack([glimpse_frames(model, test_x[i], scale=2) for i in range(4)])
+        frames = np.stack([glimpse_frames(model, test_x[i], scale=2) for i in range(min(4, len(test_x)))])
         save_gif(os.path.join(model_dir, "glimpses.gif"), tile_frames(frames, columns=4), duration_ms=400)
-    with atomic_path(os.path.join(model_dir, "result.json"), suffix=".json") as tmp:
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
     return result
+
+
+def _write_json(path, obj):
+    with atomic_path(path, suffix=".json") as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)

@@ -17,16 +17,22 @@ import tensorflow as tf
 DATASETS = ("embedded", "binarized_mnist", "mnist", "two_digit_mnist", "svhn_cropped", "cifar10")
 BINARIZED_DYNAMICALLY = ("mnist", "two_digit_mnist")  # grey levels, a fresh Bernoulli sample per pass
 COLOUR = ("svhn_cropped", "cifar10")  # 32x32x3 8-bit images
-HELD_OUT = {"svhn_cropped": "test", "cifar10": "test"}  # datasets without a validation split
+# tfds splits behind ours for the colour datasets, which have no validation split of their own
+COLOUR_SPLITS = {"train": "train[:95%]", "validation": "train[95%:]", "test": "test"}
 TWO_DIGIT_SIZE = 60
-TWO_DIGIT_SCENES = {"train": 20_000, "validation": 2_000, "test": 2_000}
+TWO_DIGIT_SCENES_PER_DIGIT = {"train": 2.5, "validation": 1.0, "test": 1.0}
+TWO_DIGIT_MAX_SCENES = 60_000  # 216 MB of uint8 scenes
 EMBEDDED_FILE = "binarized_mnist_subset.npz"
 EMBEDDED_SPLITS = ("train", "validation")
 
 
 def held_out_split(name):
-    """The split to validate and report on: `validation`, or `test` for data that has no validation split."""
-    return HELD_OUT.get(name, "validation")
+    """The split to validate on: `validation`, or `test` for an .npz file that has no `validation`."""
+    if name.endswith(".npz") and os.path.isfile(name):
+        with np.load(name) as arrays:
+            if "validation" not in arrays.files and "test" in arrays.files:
+                return "test"
+    return "validation"
 
 
 def default_data_dir():
@@ -75,7 +81,7 @@ def _two_digit_images(split, data_dir):
     from draw_tf import mnist_scenes
 
     digits, _ = mnist_scenes.mnist_digits(split, data_dir)
-    count = TWO_DIGIT_SCENES[split]
+    count = min(int(TWO_DIGIT_SCENES_PER_DIGIT[split] * len(digits)), TWO_DIGIT_MAX_SCENES)
     seed = {"train": 0, "validation": 1, "test": 2}[split]
     scenes = mnist_scenes.two_digit_scenes(digits, count, TWO_DIGIT_SIZE, seed=seed)
     return tf.data.Dataset.from_tensor_slices(scenes).map(lambda x: tf.cast(x, tf.float32) / 255.0)
@@ -107,8 +113,10 @@ def _raw_images(name, split, data_dir):
     if name == "two_digit_mnist":
         # data_dir: the MNIST IDX files or a tfds data_dir with mnist (see draw_tf.mnist_scenes)
         return _two_digit_images(split, data_dir)
-    if name in COLOUR:
-        ds = _tfds_load(name, split, data_dir)
+    if name in COLOUR:  # validation: the last 5% of tfds's train split (trained on the first 95%)
+        if split not in COLOUR_SPLITS:
+            raise ValueError(f"{name!r} has splits {list(COLOUR_SPLITS)}, received split={split!r}.")
+        ds = _tfds_load(name, COLOUR_SPLITS[split], data_dir)
         return ds.map(lambda ex: tf.cast(ex["image"], tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
     if name == "embedded":
         return tf.data.Dataset.from_tensor_slices(embedded_images(split)).map(lambda x: tf.cast(x, tf.float32))
@@ -205,7 +213,8 @@ class TrainingStream:
     0, so a run resumed at global step k sees exactly the batches the uninterrupted run saw from
     step k on. The split is loaded once and held in memory as uint8 (39 MB for the 50,000 MNIST
     training images); `batches_per_pass` is the number of batches in one pass. With `image_shape`
-    (the model's), the channels are checked and the images resized to its height and width.
+    (the model's), the channels are checked and each batch is resized to its height and width (the
+    table keeps the source size).
     """
 
     def __init__(self, name="binarized_mnist", batch_size=100, data_dir=None, seed=0, split="train", image_shape=None):
@@ -213,13 +222,13 @@ class TrainingStream:
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}.")
         raw = _raw_images(name, split, data_dir)
         check_image_shape(name, raw.element_spec.shape, image_shape)
-        chunks = [
-            np.round(c * 255.0).astype(np.uint8) for c in resize_images(raw, image_shape).batch(8192).as_numpy_iterator()
-        ]
+        chunks = [np.round(c * 255.0).astype(np.uint8) for c in raw.batch(8192).as_numpy_iterator()]
         if not chunks:
             raise ValueError(f"The {split!r} split of {name!r} is empty.")
         self.name, self.batch_size, self.seed = name, batch_size, seed
-        # [n, 28, 28, 1]: 0/255 for binarized data, grey levels for mnist
+        shape = tuple(raw.element_spec.shape)
+        self.resize_to = list(image_shape[:2]) if image_shape is not None and tuple(image_shape[:2]) != shape[:2] else None
+        # [n, H, W, C] uint8: 0/255 for binarized data, grey levels for mnist
         self.table = tf.constant(np.concatenate(chunks))
         self.count = int(self.table.shape[0])
         self.batches_per_pass = -(-self.count // batch_size)
@@ -228,7 +237,7 @@ class TrainingStream:
         """The stream from batch `start_batch` on (batch k of pass e is number e * batches_per_pass + k)."""
         if isinstance(start_batch, bool) or not isinstance(start_batch, int) or start_batch < 0:
             raise ValueError(f"start_batch must be an integer >= 0, received {start_batch!r}.")
-        table, count, batch_size = self.table, self.count, self.batch_size
+        table, count, batch_size, resize_to = self.table, self.count, self.batch_size, self.resize_to
         seed = tf.constant(self.seed, tf.int64)
         binarize = self.name in BINARIZED_DYNAMICALLY
         first_pass, offset = divmod(start_batch, self.batches_per_pass)
@@ -239,6 +248,8 @@ class TrainingStream:
 
         def images(rows, index):
             x = tf.cast(tf.gather(table, rows), tf.float32) / 255.0
+            if resize_to is not None:
+                x = tf.clip_by_value(tf.image.resize(x, resize_to, antialias=True), 0.0, 1.0)
             if binarize:  # a fresh binarization per pass, fixed by (seed, pass, first row)
                 u = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, index * count + rows[0]]))
                 x = tf.cast(u < x, tf.float32)

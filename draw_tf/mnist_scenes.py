@@ -3,8 +3,9 @@
 Digits come from the MNIST IDX files (`t10k-images-idx3-ubyte.gz`, ...) in a directory, or from
 tfds `mnist` prepared under a tfds data_dir. With only the 10,000 test digits at hand (the offline
 copy in ../shared/data/mnist), a fixed permutation of them is split 8,000 `train` / 2,000
-`validation`; with the training files too, `train` is the 60,000 training digits and `validation`
-(or `test`) the 10,000 test digits. A scene only ever uses digits of its own split.
+`validation` (there is no `test` then); with the training files too, `train` is the first 55,000
+training digits, `validation` the last 5,000 and `test` the 10,000 test digits. A scene only ever
+uses digits of its own split.
 
 Scenes are uint8 grey levels, made with numpy from a seed alone (same seed, same scenes); digits
 and fragments are combined by a pixel-wise maximum.
@@ -21,6 +22,7 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+FULL_TRAIN_SIZE = 55_000  # of the 60,000 training digits; the other 5,000 are `validation`
 TEST_ONLY_TRAIN_FRACTION = 0.8  # of the test digits to train on, when they are all there is (8,000 of 10,000)
 DIGIT_SIZE = 28
 
@@ -31,7 +33,9 @@ def read_idx(path):
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{path!r} is not an IDX file of unsigned bytes (expected magic 0x0000080N).")
+        raise ValueError(
+            f"{path!r} is not an IDX file of unsigned bytes: expected the magic number 0x0000080N, received 0x{data[:4].hex()}."
+        )
     rank = data[3]
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
@@ -60,8 +64,13 @@ def mnist_digits(split="train", data_dir=None):
     if idx_dir is not None:
         files = {part: [os.path.join(idx_dir, f) for f in names] for part, names in IDX_FILES.items()}
         if all(os.path.isfile(f) for f in files["train"]):  # the full MNIST
-            images, labels = (read_idx(f) for f in files["train" if split == "train" else "test"])
-            return images, labels.astype(np.int64)
+            images, labels = (read_idx(f) for f in files["test" if split == "test" else "train"])
+            return _full_split(images, labels.astype(np.int64), split)
+        if split == "test":
+            raise ValueError(
+                f"Only the MNIST test digits are in {idx_dir!r}: they are split into 'train' and 'validation' "
+                f"(80/20), so there is no 'test' split. Add {IDX_FILES['train'][0]} and {IDX_FILES['train'][1]} for it."
+            )
         images, labels = (read_idx(f) for f in files["test"])
         order = np.random.default_rng(0).permutation(len(images))
         cut = int(round(TEST_ONLY_TRAIN_FRACTION * len(images)))
@@ -76,9 +85,17 @@ def mnist_digits(split="train", data_dir=None):
             f"({IDX_FILES['test'][0]}, {IDX_FILES['test'][1]}, optionally the train-* pair) in it or in "
             "its mnist/ folder, or tfds 'mnist' prepared there (tfds.builder('mnist').download_and_prepare())."
         )
-    ds = builder.as_dataset(split="train" if split == "train" else "test", batch_size=-1)
-    arrays = tfds.as_numpy(ds)
-    return arrays["image"][..., 0], arrays["label"].astype(np.int64)
+    arrays = tfds.as_numpy(builder.as_dataset(split="test" if split == "test" else "train", batch_size=-1))
+    return _full_split(arrays["image"][..., 0], arrays["label"].astype(np.int64), split)
+
+
+def _full_split(images, labels, split):
+    """`split` of the full MNIST, given the test digits for `test` and the training digits otherwise."""
+    if split == "train":
+        return images[:FULL_TRAIN_SIZE], labels[:FULL_TRAIN_SIZE]
+    if split == "validation":
+        return images[FULL_TRAIN_SIZE:], labels[FULL_TRAIN_SIZE:]
+    return images, labels
 
 
 def _paste_max(canvas, patch, top, left):
@@ -96,6 +113,8 @@ def cluttered_scenes(digits, labels, size=100, num_fragments=8, fragment_size=8,
     n = len(digits)
     if digits.ndim != 3 or digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE) or n < 2:
         raise ValueError(f"digits must be at least two 28x28 images [n, 28, 28], received shape {digits.shape}.")
+    if len(labels) != n:
+        raise ValueError(f"Need one label per digit: {n} digits, received {len(labels)} labels.")
     if not DIGIT_SIZE <= size or not 1 <= fragment_size <= DIGIT_SIZE:
         raise ValueError(f"Need size >= 28 and 1 <= fragment_size <= 28, received size={size}, fragment_size={fragment_size}.")
     rng = np.random.default_rng(seed)

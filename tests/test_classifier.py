@@ -88,10 +88,34 @@ def test_bad_input_and_config():
         DrawClassifier("mnist")
 
 
+def test_cluttered_scenes_depend_on_the_epoch_alone_and_follow_fit():
+    from test_mnist_scenes import synthetic_digits
+
+    from draw_tf.cluttered import ClutteredScenes
+
+    digits, labels = synthetic_digits(24)
+    stepped = ClutteredScenes(digits, labels, batch_size=8, size=40, seed=2)
+    first = stepped[0][0].copy()
+    for epoch in (1, 2, 3):
+        stepped.set_epoch(epoch)
+    direct = ClutteredScenes(digits, labels, batch_size=8, size=40, seed=2)
+    direct.set_epoch(3)  # a resumed run starting at epoch 3 gets the scenes of epoch 3
+    np.testing.assert_array_equal(direct[1][0], stepped[1][0])
+    np.testing.assert_array_equal(direct[2][1], stepped[2][1])
+    assert not np.array_equal(first, stepped[0][0])  # fresh scenes each epoch
+    assert sorted(np.concatenate([stepped[i][1] for i in range(3)])) == sorted(labels)  # each digit once
+
+    model = compile_classifier(baseline_classifier((40, 40, 1)))
+    model.fit(direct, epochs=2, shuffle=False, verbose=0, callbacks=[direct.callback()])
+    assert direct.epoch == 1  # fit told it the epochs 0 and 1
+
+
 def test_train_classifier_cli(tmp_path):
     """`draw-tf train_classifier` on 100x100 cluttered scenes of (synthetic) MNIST IDX files, as a
-    user runs it with the offline files; then the baseline."""
+    user runs it with the offline files; then the baseline (in process), and a mismatched re-run."""
     from test_cli import run_cli
+
+    from draw_tf import cluttered
 
     data_dir = str(tmp_path / "mnist")
     write_mnist_dir(data_dir, n=40)
@@ -104,8 +128,15 @@ def test_train_classifier_cli(tmp_path):
     result = json.loads(out.stdout[out.stdout.index("{\n"):])
     assert result["train_digits"] == 32 and result["held_out_scenes"] == 8
     assert 0.0 <= result["held_out_error"] <= 1.0 and result["config"]["time_steps"] == 2
+    with open(os.path.join(model_dir, "result.json")) as f:
+        assert json.load(f)["held_out_error"] == result["held_out_error"]
     assert os.path.exists(os.path.join(model_dir, "glimpses.gif"))
     loaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     assert loaded(tf.zeros([1, 100, 100, 1])).shape == (1, 10)
-    out = run_cli(*args[:-1], "--classifier=baseline", "--epochs=1", f"--model_dir={model_dir}_baseline")
-    assert json.loads(out.stdout[out.stdout.index("{\n"):])["kind"] == "baseline"
+    out = run_cli(*args[:-1], "--set=time_steps=3", check=False)
+    assert out.returncode != 0 and "holds a classifier with another configuration" in out.stderr
+    out = run_cli(*args[:-1], "--set=lstm=3", check=False)
+    assert out.returncode != 0 and "Unknown ClassifierConfig fields ['lstm']" in out.stderr
+
+    result = cluttered.train_classifier(str(tmp_path / "baseline"), "baseline", data_dir=data_dir, epochs=1, batch_size=8, verbose=0)
+    assert result["kind"] == "baseline" and result["config"] == {"image_shape": [100, 100, 1], "num_classes": 10}

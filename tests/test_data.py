@@ -99,7 +99,21 @@ def test_colour_datasets_offline_fail_fast_saying_where_to_put_them(tmp_path, na
     with pytest.raises(FileNotFoundError, match=rf"'{name}' is not prepared under data_dir=.*copy its {name}/ folder"):
         data.TrainingStream(name, 10, str(tmp_path), image_shape=(32, 32, 3))
     assert time.monotonic() - start < 30  # no download attempt, no hang
-    assert data.held_out_split(name) == "test" and data.held_out_split("binarized_mnist") == "validation"
+    assert data.COLOUR_SPLITS["validation"] == "train[95%:]"  # validated on held-out training images, not on test
+
+
+def test_npz_datasets(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 4, 5, 3), dtype=np.uint8)
+    path = str(tmp_path / "own.npz")
+    np.savez(path, train=images[:4], test=images[4:])
+    assert data.held_out_split(path) == "test"  # no validation array: validate on test
+    stream = data.TrainingStream(path, 4, image_shape=(4, 5, 3))
+    np.testing.assert_allclose(np.sort(next(iter(stream.dataset())).numpy().ravel()), np.sort(images[:4].ravel() / 255.0), rtol=1e-6)
+    np.savez(path, train=images.astype(np.float32))
+    with pytest.raises(ValueError, match=r"must be non-empty 8-bit images, uint8 \[n, height, width, channels\], received float32"):
+        data.make_dataset(path, "train")
+    with pytest.raises(ValueError, match=r"has arrays \['train'\], received split='validation'"):
+        data.make_dataset(path, "validation")
 
 
 def test_image_shapes_must_fit_the_model():
@@ -118,7 +132,7 @@ def test_two_digit_mnist_pipeline(tmp_path):
 
     write_mnist_dir(str(tmp_path), n=30)
     stream = data.TrainingStream("two_digit_mnist", 16, str(tmp_path), seed=1, image_shape=(60, 60, 1))
-    assert stream.count == data.TWO_DIGIT_SCENES["train"]
+    assert stream.count == 2.5 * 24  # 2.5 scenes per training digit (24 of the 30)
     first = next(iter(stream.dataset())).numpy()
     assert first.shape == (16, 60, 60, 1) and set(np.unique(first)) <= {0.0, 1.0}
     # two 10x10 squares of grey level >= 100 per scene, binarized with p = level / 255: 2 x 40-80 pixels on
@@ -126,4 +140,4 @@ def test_two_digit_mnist_pipeline(tmp_path):
     again = next(iter(data.TrainingStream("two_digit_mnist", 16, str(tmp_path), seed=1).dataset())).numpy()
     np.testing.assert_array_equal(first, again)
     val = next(iter(data.make_dataset("two_digit_mnist", "validation", 8, str(tmp_path), shuffle=False)))
-    assert val.shape == (8, 60, 60, 1)
+    assert val.shape == (6, 60, 60, 1)  # one scene per held-out digit (6 of the 30)

@@ -21,7 +21,7 @@ def write_idx(path, array):
 
 
 def synthetic_digits(n, seed=0):
-    """n 28x28 "digits": a solid 10x10 square of grey level 100 + i at a random spot, label i % 10."""
+    """n <= 156 28x28 "digits": a solid 10x10 square of grey level 100 + i at a random spot, label i % 10."""
     rng = np.random.default_rng(seed)
     digits = np.zeros((n, 28, 28), np.uint8)
     for i in range(n):
@@ -53,7 +53,7 @@ def test_idx_errors_name_the_problem(tmp_path):
     path = str(tmp_path / "bad")
     with open(path, "wb") as f:
         f.write(b"\x00\x00\x0d\x01\x00\x00\x00\x02ab")  # float data
-    with pytest.raises(ValueError, match="not an IDX file of unsigned bytes"):
+    with pytest.raises(ValueError, match="not an IDX file of unsigned bytes: expected .* received 0x00000d01"):
         mnist_scenes.read_idx(path)
     write_idx(path, np.zeros((3, 4), np.uint8))
     with open(path, "rb") as f:
@@ -75,12 +75,22 @@ def test_test_digits_only_are_split_80_20_disjoint(tmp_path):
     np.testing.assert_array_equal(np.concatenate([train_labels, held_out_labels]), labels[ids])
 
 
-def test_full_mnist_files_give_train_and_test(tmp_path):
+def test_full_mnist_files_give_train_validation_and_test(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_scenes, "FULL_TRAIN_SIZE", 15)  # of the 20 training digits here
     digits, labels = write_mnist_dir(str(tmp_path / "mnist"), n=20, with_train=True)
     train, train_labels = mnist_scenes.mnist_digits("train", str(tmp_path))  # found in data_dir/mnist
+    validation, validation_labels = mnist_scenes.mnist_digits("validation", str(tmp_path))
     test, test_labels = mnist_scenes.mnist_digits("test", str(tmp_path))
-    np.testing.assert_array_equal(train, digits[::-1])
+    np.testing.assert_array_equal(train, digits[::-1][:15])  # the training files hold the digits reversed
+    np.testing.assert_array_equal(validation_labels, labels[::-1][15:])
+    np.testing.assert_array_equal(test, digits)
     np.testing.assert_array_equal(test_labels, labels)
+
+
+def test_test_digits_only_have_no_test_split(tmp_path):
+    write_mnist_dir(str(tmp_path), n=10)
+    with pytest.raises(ValueError, match=r"no 'test' split\. Add train-images-idx3-ubyte.gz"):
+        mnist_scenes.mnist_digits("test", str(tmp_path))
 
 
 def test_missing_digits_say_what_was_expected(tmp_path):
@@ -133,8 +143,18 @@ def test_two_digit_scenes_hold_two_whole_digits():
     assert np.any(area > 28 * 28 + 200)  # mostly two separate digits, not always on top of each other
 
 
+def test_digits_reach_every_position_including_both_edges():
+    digits, labels = np.full((400, 28, 28), 255, np.uint8), np.zeros(400, np.int64)
+    scenes, _ = mnist_scenes.cluttered_scenes(digits, labels, size=40, num_fragments=0, seed=0)
+    tops = [np.nonzero(scene.any(axis=1))[0][0] for scene in scenes[..., 0]]
+    lefts = [np.nonzero(scene.any(axis=0))[0][0] for scene in scenes[..., 0]]
+    assert sorted(set(tops)) == list(range(13)) and sorted(set(lefts)) == list(range(13))  # 0 .. 40 - 28
+
+
 def test_scene_arguments_are_checked():
     digits, labels = synthetic_digits(4)
+    with pytest.raises(ValueError, match="4 digits, received 3 labels"):
+        mnist_scenes.cluttered_scenes(digits, labels[:3])
     with pytest.raises(ValueError, match=r"\[n, 28, 28\]"):
         mnist_scenes.cluttered_scenes(digits[:, :20], labels)
     with pytest.raises(ValueError, match="size must be at least 28"):
