@@ -114,6 +114,8 @@ def test_npz_datasets(tmp_path):
         data.make_dataset(path, "train")
     with pytest.raises(ValueError, match=r"has arrays \['train'\], received split='validation'"):
         data.make_dataset(path, "validation")
+    with pytest.raises(FileNotFoundError, match=r"does not exist \(expected an .npz of uint8 arrays per split\)"):
+        data.TrainingStream(str(tmp_path / "none.npz"))
 
 
 def test_image_shapes_must_fit_the_model():
