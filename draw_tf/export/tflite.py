@@ -56,7 +56,14 @@ def sampler_function(model, batch_size=1, device_noise=False):
         return model.generate_outputs(loop_noise, return_sequences=True)
 
     if device_noise:
-        return tf.function(lambda: outputs(tf.random.normal([cfg.time_steps, cfg.z_size, batch_size])), input_signature=[])
+        # Seeds (0, 0) ask the runtime for non-deterministic noise. tf.random.normal would bake in
+        # the seeds derived from a global seed (keras.utils.set_random_seed), and every interpreter
+        # would then draw the same images.
+        def unseeded_noise():
+            shape = tf.constant([cfg.time_steps, cfg.z_size, batch_size])
+            return outputs(tf.raw_ops.RandomStandardNormal(shape=shape, dtype=tf.float32, seed=0, seed2=0))
+
+        return tf.function(unseeded_noise, input_signature=[])
 
     def sample(z):
         return outputs(tf.transpose(z, [1, 2, 0]))
