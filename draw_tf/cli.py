@@ -81,14 +81,16 @@ def _overrides():
     return overrides
 
 
-def _preset_config():
-    """The DrawConfig of --preset with --set applied; bad names or values are usage errors."""
-    from draw_tf import get_preset
-
+def _preset_config(get_preset=None, preset=None):
+    """The config of `preset` (default --preset) from `get_preset` (default the DrawConfig presets)
+    with --set applied; bad names or values are usage errors."""
+    if get_preset is None:
+        from draw_tf import get_preset
+    preset = preset or FLAGS.preset
     try:
-        return get_preset(FLAGS.preset, **_overrides())
+        return get_preset(preset, **_overrides())
     except (ValueError, TypeError) as e:
-        raise app.UsageError(f"--preset={FLAGS.preset} --set={','.join(FLAGS.set)}: {e}") from e
+        raise app.UsageError(f"--preset={preset} --set={','.join(FLAGS.set)}: {e}") from e
 
 
 def _train():
@@ -200,10 +202,7 @@ def _train_classifier():
     from draw_tf.classifier import get_classifier_preset
 
     preset = FLAGS.preset if FLAGS["preset"].present else "cluttered_mnist"
-    try:
-        get_classifier_preset(preset, **_overrides())
-    except (ValueError, TypeError) as e:
-        raise app.UsageError(f"--preset={preset} --set={','.join(FLAGS.set)}: {e}") from e
+    _preset_config(get_classifier_preset, preset)  # checks --preset and --set before anything runs
     result = cluttered.train_classifier(
         FLAGS.model_dir,
         FLAGS.classifier,

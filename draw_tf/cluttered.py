@@ -16,6 +16,7 @@ import numpy as np
 from draw_tf import mnist_scenes
 from draw_tf.classifier import DrawClassifier, baseline_classifier, get_classifier_preset
 from draw_tf.files import atomic_path
+from draw_tf.training import write_json_atomic
 
 KINDS = ("draw", "baseline")
 HELD_OUT_SEED = 10_007  # the held-out scenes' seed, apart from any training seed
@@ -119,7 +120,7 @@ def train_classifier(
     digits, labels = mnist_scenes.mnist_digits("train", data_dir)  # fails before anything is written
     test_x, test_y = held_out_scenes(data_dir, size=config.image_height, limit=held_out_limit)
     os.makedirs(model_dir, exist_ok=True)
-    _write_json(config_path, described)
+    write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
     model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
     train_data = ClutteredScenes(digits, labels, batch_size, config.image_height, seed, steps=steps_per_epoch)
@@ -138,7 +139,7 @@ def train_classifier(
     )
     with atomic_path(os.path.join(model_dir, "model.keras"), suffix=".keras") as tmp:
         model.save(tmp)
-    _write_json(os.path.join(model_dir, "result.json"), result)
+    write_json_atomic(os.path.join(model_dir, "result.json"), result)
     if kind == "draw":
         from draw_tf.classifier import glimpse_frames
         from draw_tf.visualize import save_gif, tile_frames
@@ -147,8 +148,3 @@ def train_classifier(
         save_gif(os.path.join(model_dir, "glimpses.gif"), tile_frames(frames, columns=4), duration_ms=400)
     return result
 
-
-def _write_json(path, obj):
-    with atomic_path(path, suffix=".json") as tmp:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
