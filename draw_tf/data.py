@@ -153,16 +153,24 @@ def check_image_shape(name, shape, image_shape):
         )
 
 
+def _resize_target(shape, image_shape):
+    """[height, width] to resize images of `shape` to for a model of `image_shape`, or None."""
+    if image_shape is None or tuple(shape[:2]) == tuple(image_shape[:2]):
+        return None
+    return list(image_shape[:2])
+
+
+def _resize(images, size):
+    """Bilinear, antialiased resize of images [..., H, W, C] in [0, 1] to `size`, kept in [0, 1]."""
+    return tf.clip_by_value(tf.image.resize(images, size, antialias=True), 0.0, 1.0)
+
+
 def resize_images(ds, image_shape):
     """Images resized (bilinear, antialiased) to `image_shape`'s height and width when they differ."""
-    shape = ds.element_spec.shape
-    if image_shape is None or tuple(shape[:2]) == tuple(image_shape[:2]):
+    size = _resize_target(ds.element_spec.shape, image_shape)
+    if size is None:
         return ds
-    size = list(image_shape[:2])
-    return ds.map(
-        lambda x: tf.clip_by_value(tf.image.resize(x, size, antialias=True), 0.0, 1.0),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    return ds.map(lambda x: _resize(x, size), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def load_images(name="binarized_mnist", split="train", data_dir=None, seed=0, cache=False, image_shape=None):
@@ -226,8 +234,7 @@ class TrainingStream:
         if not chunks:
             raise ValueError(f"The {split!r} split of {name!r} is empty.")
         self.name, self.batch_size, self.seed = name, batch_size, seed
-        shape = tuple(raw.element_spec.shape)
-        self.resize_to = list(image_shape[:2]) if image_shape is not None and tuple(image_shape[:2]) != shape[:2] else None
+        self.resize_to = _resize_target(raw.element_spec.shape, image_shape)
         # [n, H, W, C] uint8: 0/255 for binarized data, grey levels for mnist
         self.table = tf.constant(np.concatenate(chunks))
         self.count = int(self.table.shape[0])
@@ -249,7 +256,7 @@ class TrainingStream:
         def images(rows, index):
             x = tf.cast(tf.gather(table, rows), tf.float32) / 255.0
             if resize_to is not None:
-                x = tf.clip_by_value(tf.image.resize(x, resize_to, antialias=True), 0.0, 1.0)
+                x = _resize(x, resize_to)
             if binarize:  # a fresh binarization per pass, fixed by (seed, pass, first row)
                 u = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, index * count + rows[0]]))
                 x = tf.cast(u < x, tf.float32)
