@@ -18,7 +18,7 @@ INSTALL_REQUIRES = [
 
 setup(
     name="draw-tf",
-    version="0.1.0",
+    version="0.2.0",
     description="DRAW (Gregor et al. 2015): a recurrent attentive image generator in TensorFlow / Keras 3",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",

@@ -18,7 +18,7 @@ from draw_tf.classifier import CLASSIFIER_PRESETS, ClassifierConfig, DrawClassif
 from draw_tf.config import PRESETS, DrawConfig, get_preset  # noqa: E402
 from draw_tf.model import Draw  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AttentionWindow",

@@ -86,14 +86,16 @@ def loss_and_gradients(model, x, noise, replicas):
 
     cell, cfg = model.cell, model.config
     steps = cfg.time_steps
+    x_chw = _to_chw(x)
+    batch = tf.shape(x_chw)[0]
     with tf.GradientTape() as weight_tape:
         fused = cell.fused_weights()
+        start = cell.initial_state(batch, fused)  # the learned c_0, h_enc_0, c_enc_0, c_dec_0 and proj_{-1}
     weights = [getattr(fused, name) for name in FUSED_TENSORS]
+    start_tensors = [start.canvas, start.h_enc, start.c_enc, start.c_dec, start.proj]
     # The loops below are differentiated by hand: an enclosing tape must not record through them.
     w = fused._replace(**{name: tf.stop_gradient(getattr(fused, name)) for name in FUSED_TENSORS})
     layout = _Layout(cell, fused.splits)
-    x_chw = _to_chw(x)
-    batch = tf.shape(x_chw)[0]
 
     def read(canvas, read_params):
         x_hat = x_chw - tf.sigmoid(canvas)
@@ -140,11 +142,9 @@ def loss_and_gradients(model, x, noise, replicas):
         }
         return t + 1, new_canvas, new_h_enc, new_c_enc, new_c_dec, new_proj, arrays
 
-    h, wd, c = cfg.image_shape
     zeros = lambda *shape: tf.zeros(tf.stack(shape))  # noqa: E731
     init = (
-        tf.constant(0), zeros(batch, c, h, wd), zeros(cfg.encoder_size, batch), zeros(cfg.encoder_size, batch),
-        zeros(cfg.decoder_size, batch), tf.tile(w.h_bias, tf.stack([1, batch])),
+        tf.constant(0), *[tf.stop_gradient(v) for v in start_tensors],
         {name: tf.TensorArray(tf.float32, size=steps) for name in stored},
     )
     _, canvas, _, _, _, _, arrays = tf.while_loop(
@@ -219,20 +219,24 @@ def loss_and_gradients(model, x, noise, replicas):
         + ([zeros(layout.read_rows, batch)] if layout.read_rows else []),
         {name: tf.TensorArray(tf.float32, size=steps) for name in grads},
     )
-    _, _, _, _, _, _, arrays = tf.while_loop(
+    _, d_canvas_0, d_h_enc_0, d_c_enc_0, d_c_dec_0, d_next_0, arrays = tf.while_loop(
         lambda i, *_: i < steps, backward_body, init, maximum_iterations=steps
     )
+    # proj_{-1} (the projection of h_dec_0) feeds step 0's encoder, decoder and read, not a write.
+    d_proj_0 = tf.concat(list(d_next_0) + [zeros(layout.write_rows, batch)], axis=0)
+    d_start = [d_canvas_0, d_h_enc_0, d_c_enc_0, d_c_dec_0, d_proj_0]
     d = {name: arrays[name].stack() for name in grads}  # [T, batch, rows]
 
     # -- weight gradients: one product over all T * batch columns each -----------------------
     h_enc_seq = s["enc_in"][:, :, -cfg.encoder_size:]  # h_enc_{t-1}; h_enc_t is the next step's
     last_h_enc = tf.transpose(lstm_forward(s["enc_gates"][-1], s["c_enc"][-1])[0])
     h_enc_seq = tf.concat([h_enc_seq[1:], last_h_enc[None]], axis=0)  # step t's output h_enc_t, t = 0..T-1
-    # proj_{t-1} feeds step t's encoder, decoder and read; proj_t feeds step t's write; proj_{-1} = b_h.
+    # proj_{t-1} feeds step t's encoder, decoder and read; proj_t feeds step t's write. Step 0's
+    # proj_{-1} is part of the initial state: its share reaches the weights through `weight_tape`.
     h_prev = s["h_dec"][:-1]
-    from_next_step = [d["d_enc_gates"], d["d_dec_gates"]] + ([d["d_read"]] if layout.has_read_params else [])
+    from_next_step = [g[1:] for g in [d["d_enc_gates"], d["d_dec_gates"]] + ([d["d_read"]] if layout.has_read_params else [])]
     h_kernel = tf.concat(
-        [_outer_sum(g[1:], h_prev) for g in from_next_step] + [_outer_sum(d["d_write"], s["h_dec"])], axis=0
+        [_outer_sum(g, h_prev) for g in from_next_step] + [_outer_sum(d["d_write"], s["h_dec"])], axis=0
     )
     h_bias = tf.concat([tf.reduce_sum(g, axis=[0, 1]) for g in from_next_step + [d["d_write"]]], axis=0)
     d_fused = {
@@ -244,7 +248,9 @@ def loss_and_gradients(model, x, noise, replicas):
         "h_bias": h_bias[:, None],
     }
     variables = model.trainable_variables
-    gradients = weight_tape.gradient(weights, variables, output_gradients=[d_fused[name] for name in FUSED_TENSORS])
+    gradients = weight_tape.gradient(
+        weights + start_tensors, variables, output_gradients=[d_fused[name] for name in FUSED_TENSORS] + d_start
+    )
     for variable, gradient in zip(likelihood_weights, d_likelihood):  # None from the weight tape until here
         gradients[next(i for i, v in enumerate(variables) if v is variable)] = gradient
     return loss, reconstruction, kl_mean, gradients

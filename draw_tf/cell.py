@@ -82,6 +82,15 @@ class DrawCell(keras.layers.Layer):
         self.encoder.build((None, self.read.output_size + cfg.decoder_size))
         self.posterior.build((None, cfg.encoder_size))
         self.decoder.build((None, cfg.z_size))
+        # The state before step 1 (paper section 2.1: c_0, h_enc_0 and h_dec_0 are learned biases;
+        # the LSTMs' memory cells too, as in jbornschein/draw). Zeros at first: sigmoid(c_0) = 0.5.
+        h, w, c = cfg.image_shape
+        shapes = {
+            "initial_canvas": (h, w, c), "initial_h_enc": (cfg.encoder_size,), "initial_c_enc": (cfg.encoder_size,),
+            "initial_h_dec": (cfg.decoder_size,), "initial_c_dec": (cfg.decoder_size,),
+        }
+        for name, shape in shapes.items():
+            setattr(self, name, self.add_weight(shape=shape, initializer="zeros", name=name))
         self.built = True
 
     # -- fused weights -------------------------------------------------------------------------
@@ -126,22 +135,19 @@ class DrawCell(keras.layers.Layer):
             splits=[int(k.shape[1]) for k, _ in heads],
         )
 
-    def initial_state(self, batch_size, fused, dtype=tf.float32):
-        """The state before step 1, feature-major (see `fused_weights`); canvas [batch, C, B, A]."""
-        cfg = self.config
-        h, w, c = cfg.image_shape
-
-        def zeros(*shape):
-            return tf.zeros(tf.stack(shape), dtype=dtype)
-
-        proj = tf.tile(fused.h_bias, tf.stack([1, batch_size]))  # h_dec_0 = 0
+    def initial_state(self, batch_size, fused):
+        """The learned state before step 1 for `batch_size` images, feature-major (see
+        `fused_weights`); canvas [batch, C, B, A]. `proj` is the fused projection of h_dec_0."""
+        columns = lambda v: tf.tile(v[:, None], tf.stack([1, batch_size]))  # noqa: E731  [units, batch]
+        h_dec = self.initial_h_dec[:, None]
+        canvas = tf.transpose(self.initial_canvas, [2, 0, 1])[None]  # [1, C, B, A]
         return DrawState(
-            canvas=zeros(batch_size, c, h, w),
-            h_enc=zeros(cfg.encoder_size, batch_size),
-            c_enc=zeros(cfg.encoder_size, batch_size),
-            h_dec=zeros(cfg.decoder_size, batch_size),
-            c_dec=zeros(cfg.decoder_size, batch_size),
-            proj=proj,
+            canvas=tf.tile(canvas, tf.stack([batch_size, 1, 1, 1])),
+            h_enc=columns(self.initial_h_enc),
+            c_enc=columns(self.initial_c_enc),
+            h_dec=columns(self.initial_h_dec),
+            c_dec=columns(self.initial_c_dec),
+            proj=tf.tile(tf.matmul(fused.h_kernel, h_dec) + fused.h_bias, tf.stack([1, batch_size])),
         )
 
     # -- one step ------------------------------------------------------------------------------

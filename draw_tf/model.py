@@ -234,10 +234,10 @@ class Draw(keras.Model):
             values = {"patch": patch, "write_params": write_params}
             return t + 1, h_dec, c_dec, proj, {name: array.write(t, values[name]) for name, array in arrays.items()}
 
-        zeros = tf.zeros(tf.stack([cfg.decoder_size, batch]))
-        proj = tf.tile(fused.h_bias, tf.stack([1, batch]))  # h_dec_0 = 0
+        start = self.cell.initial_state(batch, fused)
         *_, arrays = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), zeros, zeros, proj, arrays), maximum_iterations=steps
+            lambda t, *_: t < steps, body, (tf.constant(0), start.h_dec, start.c_dec, start.proj, arrays),
+            maximum_iterations=steps,
         )
         # [T, P, batch] -> [T * batch, P] (step-major rows) and [T, 5, batch] -> [5, T * batch]
         patches = tf.reshape(tf.transpose(arrays["patch"].stack(), [0, 2, 1]), [-1, patch_size])
@@ -247,8 +247,8 @@ class Draw(keras.Model):
         deltas, window = write.write_with_params(params, patches, params_axis=0)  # [T * batch, C, B, A]
         deltas = tf.reshape(deltas, tf.concat([[steps, batch], tf.shape(deltas)[1:]], axis=0))
         if not record:
-            return Unrolled(canvas=tf.reduce_sum(deltas, axis=0), kl=None, log_ratio=None, sequences=None)
-        canvases = tf.cumsum(deltas, axis=0)  # c_t = sum of the first t writes, [T, batch, C, B, A]
+            return Unrolled(canvas=start.canvas + tf.reduce_sum(deltas, axis=0), kl=None, log_ratio=None, sequences=None)
+        canvases = start.canvas + tf.cumsum(deltas, axis=0)  # c_t = c_0 + the first t writes, [T, batch, C, B, A]
         sequences = {"canvases": tf.transpose(canvases, [1, 0, 3, 4, 2])}  # [batch, T, B, A, C]
         if window is not None:
             rows = tf.reshape(window_rows(window), tf.stack([5, steps, batch]))

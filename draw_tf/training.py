@@ -29,6 +29,7 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 FINAL_MODEL = "model.keras"
+TRAINING_LOG = "training_log.jsonl"
 
 
 def write_json_atomic(path, obj):
@@ -100,6 +101,11 @@ class _TrainingState:
                 )
                 continue
             except (ValueError, tf.errors.OpError, AssertionError) as e:
+                if not any("initial_canvas" in name for name, _ in tf.train.list_variables(path)):
+                    raise ValueError(
+                        f"Checkpoint {path!r} predates draw-tf 0.2's learned initial states (c_0, h_enc_0, "
+                        "h_dec_0 of the paper): it cannot be loaded; train a new model in a new model_dir."
+                    ) from e
                 raise ValueError(
                     f"Checkpoint {path!r} does not match this model's configuration (or, when resuming, the "
                     f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
@@ -153,6 +159,69 @@ class TrainingCheckpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.first_step = 0
         self.state.save(epoch + 1)
+
+
+def code_version():
+    """The package version and, in a git checkout, the commit (with `+dirty` for local changes)."""
+    import subprocess
+
+    from draw_tf import __version__
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(
+            ["git", "-C", root, "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return f"{__version__}" + (f" ({commit})" if commit else "")
+
+
+class TrainingLog(keras.callbacks.Callback):
+    """Appends one JSON line per finished epoch to `path`: the epoch, the train and validation
+    loss, reconstruction and KL (nats per image), the learning rate at the epoch's end, the wall
+    seconds of the epoch and since the run (all its sessions) began, the command and the code
+    version. A resumed run appends to the same file; an epoch trained again (a run killed after
+    logging an epoch and before its checkpoint) replaces its earlier records."""
+
+    def __init__(self, path, command=None):
+        super().__init__()
+        self.path = path
+        self.command = command if command is not None else " ".join(sys.argv)
+        self.version = code_version()
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.time() - (self._epoch_start or time.time())
+        learning_rate = self.model.optimizer.learning_rate
+        earlier = [r for r in read_training_log(self.path) if r["epoch"] <= epoch] if os.path.exists(self.path) else []
+        record = {"epoch": epoch + 1}
+        for key in ("loss", "reconstruction", "kl", "val_loss", "val_reconstruction", "val_kl"):
+            if key in logs:
+                record[key] = float(np.asarray(logs[key]).reshape(-1)[0])
+        record.update(
+            learning_rate=float(np.asarray(learning_rate)),
+            steps=int(self.model.optimizer.iterations.numpy()),
+            wall_seconds=round(seconds, 1),
+            total_wall_seconds=round((earlier[-1]["total_wall_seconds"] if earlier else 0.0) + seconds, 1),
+            time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            command=self.command,
+            code_version=self.version,
+        )
+        with atomic_path(self.path, suffix=".jsonl") as tmp:
+            with open(tmp, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in earlier + [record])
+
+
+def read_training_log(path):
+    """The records of a `TrainingLog` file, one dict per epoch."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 class SampleGridEachEpoch(keras.callbacks.Callback):
@@ -271,6 +340,7 @@ def train(
         print(f"Resuming from {restored} (epoch {initial_epoch}, step {initial_step}).")
     checkpoints = TrainingCheckpoints(state, save_every_steps, steps_per_epoch)
     callbacks = [
+        TrainingLog(os.path.join(model_dir, TRAINING_LOG)),
         checkpoints,
         SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), write_graph=False, profile_batch=0),
@@ -315,7 +385,7 @@ def load_model(model_dir_or_file, seed=None):
     if os.path.isfile(path):
         if not path.endswith(".keras"):
             raise ValueError(f"Expected a model directory or a .keras file, received the file {path!r}.")
-        return keras.models.load_model(path)
+        return load_keras_file(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No model directory or .keras file at {path!r}.")
     config = read_model_config(path)
@@ -326,9 +396,23 @@ def load_model(model_dir_or_file, seed=None):
     if state.restore(partial=True) is None:
         final = os.path.join(path, FINAL_MODEL)
         if os.path.exists(final):
-            return keras.models.load_model(final)
+            return load_keras_file(final)
         raise FileNotFoundError(f"{path!r} holds no checkpoint yet.")
     return model
+
+
+def load_keras_file(path):
+    """`keras.models.load_model(path)`, with a clear error for a file saved before draw-tf 0.2's
+    learned initial states."""
+    try:
+        return keras.models.load_model(path)
+    except ValueError as e:
+        if "draw_cell" in str(e) and "variables" in str(e):
+            raise ValueError(
+                f"{path!r} predates draw-tf 0.2's learned initial states (c_0, h_enc_0, h_dec_0 of the paper) "
+                f"or holds another configuration, and cannot be loaded: {e}"
+            ) from e
+        raise
 
 
 def evaluate_nll(model, dataset, num_samples=0, max_batches=None):

@@ -8,13 +8,19 @@ from draw_tf import Draw, DrawCell, DrawState, get_preset
 from draw_tf.cell import kl_to_standard_normal
 
 
+def learned_start(cell, batch):
+    """The initial canvas [b, C, B, A], (h_enc, c_enc) and (h_dec, c_dec) [b, units] from the cell's
+    learned initial-state weights, the same for every image (paper section 2.1)."""
+    rows = lambda w: tf.tile(w[None], [batch, 1])  # noqa: E731
+    canvas = tf.tile(tf.transpose(cell.initial_canvas, [2, 0, 1])[None], [batch, 1, 1, 1])
+    return canvas, rows(cell.initial_h_enc), rows(cell.initial_c_enc), rows(cell.initial_h_dec), rows(cell.initial_c_dec)
+
+
 def reference_unroll(cell, x, noise):
     """Eq. 3-8 step by step with the layers' own calls (no fusion). x [b, C, B, A], noise [T, b, z]."""
     cfg = cell.config
     batch = x.shape[0]
-    canvas = tf.zeros_like(x)
-    h_enc = c_enc = tf.zeros([batch, cfg.encoder_size])
-    h_dec = c_dec = tf.zeros([batch, cfg.decoder_size])
+    canvas, h_enc, c_enc, h_dec, c_dec = learned_start(cell, batch)
     kl = tf.zeros([batch])
     for t in range(cfg.time_steps):
         x_hat = x - tf.sigmoid(canvas)  # eq. 3
@@ -31,9 +37,7 @@ def reference_unroll(cell, x, noise):
 def reference_generate(cell, noise):
     """Generation step by step: (c_T, [c_1 .. c_T] as [b, T, C, B, A], write windows [b, T, 5] or None)."""
     cfg = cell.config
-    batch = noise.shape[1]
-    canvas = tf.zeros([batch, cfg.channels, cfg.image_height, cfg.image_width])
-    h_dec = c_dec = tf.zeros([batch, cfg.decoder_size])
+    canvas, _, _, h_dec, c_dec = learned_start(cell, noise.shape[1])
     canvases, windows = [], []
     for t in range(cfg.time_steps):
         h_dec, (_, c_dec) = cell.decoder(noise[t], [h_dec, c_dec])  # eq. 7
@@ -45,7 +49,7 @@ def reference_generate(cell, noise):
 
 
 def _perturb(model, scale=0.3, seed=0):
-    # Random (not initial) weights, so every head's contribution matters.
+    # Random (not initial) weights, so every head's contribution matters (the initial states too).
     rng = np.random.default_rng(seed)
     for w in model.trainable_weights:
         w.assign(w.numpy() + rng.normal(scale=scale / np.sqrt(max(w.shape[0], 1)), size=w.shape).astype(np.float32))

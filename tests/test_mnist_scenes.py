@@ -161,12 +161,23 @@ def test_scene_arguments_are_checked():
         mnist_scenes.two_digit_scenes(digits, 3, size=20)
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_MNIST, "t10k-images-idx3-ubyte.gz")), reason="no offline MNIST files")
-def test_real_mnist_test_digits():
+SHARED_FULL_MNIST = all(
+    os.path.isfile(os.path.join(SHARED_MNIST, name))
+    for names in mnist_scenes.IDX_FILES.values() for name in names
+)
+# Label counts of the 60,000 official training digits (../shared/data/README.md).
+MNIST_TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+@pytest.mark.skipif(not SHARED_FULL_MNIST, reason="the full MNIST IDX files are not in ../shared/data/mnist")
+def test_real_full_mnist_splits():
     train, train_labels = mnist_scenes.mnist_digits("train", SHARED_MNIST)
     held_out, held_out_labels = mnist_scenes.mnist_digits("validation", SHARED_MNIST)
-    assert train.shape == (8000, 28, 28) and held_out.shape == (2000, 28, 28)
-    assert np.all(np.bincount(held_out_labels, minlength=10) > 150)  # every class held out
-    # no digit image in both splits
-    train_keys = {d.tobytes() for d in train}
-    assert not any(d.tobytes() in train_keys for d in held_out)
+    test, test_labels = mnist_scenes.mnist_digits("test", SHARED_MNIST)
+    assert train.shape == (55000, 28, 28) and held_out.shape == (5000, 28, 28) and test.shape == (10000, 28, 28)
+    # train + validation are the 60,000 official training digits, in file order
+    counts = np.bincount(np.concatenate([train_labels, held_out_labels]), minlength=10)
+    assert counts.tolist() == MNIST_TRAIN_LABEL_COUNTS
+    assert np.bincount(test_labels, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert abs(float(np.concatenate([train, held_out]).mean()) - 33.318) < 1e-3
+    assert np.all(np.bincount(held_out_labels, minlength=10) > 400)  # every class held out
