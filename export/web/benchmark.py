@@ -5,8 +5,8 @@ LiteRT Python interpreter (ai_edge_litert) on the same .tflite file and the same
     python export/web/benchmark.py --repeats=30 > timing.json
 
 Prints JSON: for each runtime the median, min and max milliseconds per image over --repeats runs
-(after --warmup runs that are not counted), and the first run apart (the page's includes XNNPACK's
-lazy set-up). The page times `model.run` plus copying the outputs out of the wasm heap, inside the
+(after --warmup runs that are not counted), and the first run apart (the interpreter's includes
+XNNPACK's lazy set-up; the page has already made one untimed run on zeros while loading). The page times `model.run` plus copying the outputs out of the wasm heap, inside the
 page with performance.now(), so the browser driver's round trip is not counted; the interpreter
 is timed around the signature runner's call, which also returns the outputs. Both run on one
 thread (--threads for the interpreter): the page loads LiteRT.js's single-threaded wasm, since a

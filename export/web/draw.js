@@ -84,6 +84,9 @@ async function load() {
     model: meta.model, source: meta.source, write_size: meta.write_size ?? null,
     z_shape: meta.zShape, outputs: meta.outputs,
   };
+  // One untimed run: XNNPACK sets itself up on the first invoke, which is not the time per image.
+  setState('loading', 'Warming up…');
+  await run(new Float32Array(product(meta.zShape)));
   $('model').textContent = `model: ${meta.source ?? meta.model} · T = ${steps}, z ${meta.zShape[2]}, ` +
     `${height}×${width}×${channels}` + (meta.write_size ? `, write N = ${meta.write_size}` : '');
   layout();
@@ -135,8 +138,9 @@ function recordTiming(ms) {
 let view = null;
 
 function layout() {
-  const margin = Math.max(2, Math.round(0.15 * Math.max(meta.width, meta.height)));
-  const scale = Math.max(2, Math.floor(360 / (Math.max(meta.width, meta.height) + 2 * margin)));
+  // A grey margin around the image: write windows often reach beyond it (early, wide strokes).
+  const margin = Math.max(2, Math.round(0.25 * Math.max(meta.width, meta.height)));
+  const scale = Math.max(2, Math.floor(400 / (Math.max(meta.width, meta.height) + 2 * margin)));
   const canvas = $('canvas');
   canvas.width = (meta.width + 2 * margin) * scale;
   canvas.height = (meta.height + 2 * margin) * scale;
