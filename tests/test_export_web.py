@@ -53,7 +53,7 @@ def harness():
     harness = _load("harness.py", "draw_tf_web_harness")
     missing = harness.missing_prerequisites()
     if missing:
-        message = "the browser test needs: " + "; ".join(missing)
+        message = "browser test prerequisites missing: " + "; ".join(missing)
         if REQUIRE:
             pytest.fail(message + " (DRAW_TF_REQUIRE_BROWSER_TESTS=1: .ci/run should have installed them)")
         pytest.skip(message)
