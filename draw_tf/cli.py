@@ -1,79 +1,293 @@
-"""Command line: `draw-tf train|evaluate|sample|export_saved_model|export_tflite|train_classifier [--flags]`
-(also `python -m draw_tf ...`)."""
+"""Command line: `draw-tf COMMAND [--flags]` (also `python -m draw_tf ...`); `draw-tf --help` lists
+the commands, `draw-tf COMMAND --help` the flags of one.
+
+The arguments are read and checked before TensorFlow is imported, so `--help` and usage errors
+answer at once. Bad input (usage errors, missing files or data, invalid values) ends with one line
+`draw-tf COMMAND: error: ...` on stderr and exit status 2; anything unexpected keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
+import re
 import sys
 
-from absl import app, flags
-
-FLAGS = flags.FLAGS
-COMMANDS = ("train", "evaluate", "sample", "export_saved_model", "export_tflite", "train_classifier")
-
-flags.DEFINE_string(
-    "preset", "quick",
-    "Model preset (draw_tf.PRESETS): quick, mnist, mnist_no_attention, mnist_two_digit, svhn, cifar10, "
-    "cifar10_logistic; train_classifier: cluttered_mnist (the default there).",
-)
-flags.DEFINE_string(
-    "dataset", "embedded",
-    "embedded (ships with the package), binarized_mnist, mnist (dynamic binarization), two_digit_mnist "
-    "(60x60, from MNIST digits), svhn_cropped or cifar10 (tfds, colour), or a path to an .npz file of "
-    "uint8 images [n, H, W, C] per split (arrays train, validation or test).",
-)
-flags.DEFINE_string(
-    "data_dir", None,
-    "tensorflow-datasets data_dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets); for two_digit_mnist "
-    "and train_classifier also a directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...).",
-)
-flags.DEFINE_list(
-    "set", [],
-    "train, train_classifier: preset fields to change, e.g. --set=time_steps=8,encoder_size=128 (a smaller "
-    "model for a quick run; the model_dir's config.json records the result).",
-)
-flags.DEFINE_string("model_dir", "runs/quickstart", "Directory for config, checkpoints, logs and samples.")
-flags.DEFINE_integer("epochs", 10, "Total epochs to train (training resumes from the last checkpoint).")
-flags.DEFINE_integer("steps_per_epoch", None, "Batches per epoch (default: the whole training split).")
-flags.DEFINE_integer("batch_size", 100, "Batch size.")
-flags.DEFINE_integer("save_every_steps", 100, "train: checkpoint every this many steps too (0: after each epoch only).")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-flags.DEFINE_float("lr_decay", 1.0, "Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).")
-flags.DEFINE_bool("jit_compile", False, "Keras compile(jit_compile=True): XLA on the whole train step.")
-flags.DEFINE_bool("jit_loss", True, "XLA on the T-step forward and backward pass only (Draw(jit_loss=...)).")
-flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker", "tpu"],
-                  "train: tf.distribute strategy (auto: a TPU or the GPUs when present, else one device; "
-                  "multi_worker: the hosts of $TF_CONFIG). --batch_size is the global batch.")
-flags.DEFINE_integer("seed", 0, "Random seed (initialisation, shuffling, noise).")
-flags.DEFINE_string("split", None, "evaluate: the split to evaluate (default: validation, or test for svhn_cropped and cifar10).")
-flags.DEFINE_enum("classifier", "draw", ["draw", "baseline"],
-                  "train_classifier: draw (read attention + LSTM) or baseline (a convnet on the whole image).")
-flags.DEFINE_integer("iwae_samples", 0, "evaluate: K for the importance-weighted bound (0 skips it).")
-flags.DEFINE_integer("max_batches", None, "evaluate: stop after this many batches.")
-flags.DEFINE_integer("num_samples", 64, "sample: number of images in the grid.")
-flags.DEFINE_string(
-    "output", None,
-    "sample: PNG path (default: <model_dir>/samples/samples.png); evaluate: JSON path; "
-    "export_tflite: directory for <model_name>_<quantization>.tflite (default: <model_dir>/export/tflite).",
-)
-flags.DEFINE_string("export_dir", None, "export_saved_model: TF Serving base directory (default: <model_dir>/export/serving).")
-flags.DEFINE_string("model_name", "draw", "export_*: the served model's name (directory, and TFLite file prefix).")
-flags.DEFINE_integer("version", None, "export_saved_model: version number (default: one above the highest existing).")
-flags.DEFINE_list("quantization", ["float32", "float16", "int8"], "export_tflite: variants to write.")
-flags.DEFINE_integer("export_batch_size", 1, "export_tflite: the sampler's fixed batch size.")
-flags.DEFINE_integer("time_steps", None, "export_tflite: drawing steps T (default: the model's).")
-flags.DEFINE_bool("device_noise", False, "export_tflite: also write a sampler that draws its own noise (no input).")
-flags.DEFINE_bool("overwrite", False, "export_tflite: replace existing .tflite files.")
+PROG = "draw-tf"
+DEFAULT_MODEL_DIR = "runs/quickstart"
+COMMANDS = {
+    "train": "Train a DRAW model on images, or resume the training in --model_dir.",
+    "evaluate": "Negative ELBO (and the importance-weighted bound) of a trained model on held-out images.",
+    "sample": "Write a PNG grid of images drawn by a trained model.",
+    "export_saved_model": "Export a trained model as a SavedModel for TensorFlow Serving.",
+    "export_tflite": "Export a trained model's sampler as TFLite (LiteRT) files: float32, float16, int8.",
+    "train_classifier": "Train the DRAW classifier (or a convnet baseline) on cluttered MNIST scenes.",
+}
+# Checked here so that a typo fails before TensorFlow loads; tests/test_cli.py checks they match
+# draw_tf.export.QUANTIZATIONS, draw_tf.distribute.STRATEGIES and draw_tf.cluttered.KINDS.
+QUANTIZATIONS = ("float32", "float16", "int8")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+CLASSIFIERS = ("draw", "baseline")
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError)  # raised by draw_tf for bad input
 
 
-def _overrides():
+class UsageError(Exception):
+    """Bad command-line input found after parsing (ends with one line on stderr and exit status 2)."""
+
+
+# -- argument types -------------------------------------------------------------------------------
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, received {text!r}") from None
+        if value < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {what}, received {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low, high=None):
+    """A float in (low, high] (or (low, inf) without high)."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+        if not math.isfinite(value) or value <= low or (high is not None and value > high):
+            what = f"a number in ({low:g}, {high:g}]" if high is not None else "a positive number"
+            raise argparse.ArgumentTypeError(f"must be {what}, received {text}")
+        return value
+
+    return parse
+
+
+def _list(text):
+    """A comma-separated list, as absl's DEFINE_list read it: items stripped, "" is the empty list."""
+    return [item.strip() for item in text.split(",")] if text.strip() else []
+
+
+_TRUE, _FALSE = ("true", "t", "1", "yes", "y"), ("false", "f", "0", "no", "n")
+
+
+class _AbslBool(argparse.Action):
+    """An absl-style boolean: `--x`, `--nox`, or `--x=true|false`."""
+
+    def __init__(self, option_strings, dest, default=False, help=None):
+        name = option_strings[0][2:]
+        super().__init__([f"--{name}", f"--no{name}"], dest, nargs="?", default=default, help=help, metavar="BOOL")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        negated = option_string.startswith("--no")
+        if values is None:
+            value = True
+        elif values.lower() in _TRUE:
+            value = True
+        elif values.lower() in _FALSE:
+            value = False
+        else:
+            raise argparse.ArgumentError(self, f"expected true or false, received {values!r}")
+        setattr(namespace, self.dest, value != negated)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows `--x, --nox` for booleans and each flag's default when it has one."""
+
+    def _format_action_invocation(self, action):
+        if isinstance(action, _AbslBool):
+            return ", ".join(action.option_strings)
+        return super()._format_action_invocation(action)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = action.option_strings and not isinstance(action, argparse._StoreTrueAction)
+        if shown and action.default not in (None, argparse.SUPPRESS, [], "") and "default" not in text:
+            shown = ",".join(action.default) if isinstance(action.default, (list, tuple)) else action.default
+            text += f" (default: {shown})"
+        return text.replace("%", "%%")
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("allow_abbrev", False)  # as absl: --epoch is not --epochs
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        _fail(self.prog, f"{message} (see {self.prog} --help)")
+
+
+def _fail(prog, message):
+    message = re.sub(r"\s*\n\s*", " ", str(message)).strip()
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    sys.exit(2)
+
+
+# -- the flags ------------------------------------------------------------------------------------
+
+
+def _add_flags(p, *names):
+    """Adds the flags `names` (see FLAGS) to the command parser `p`."""
+    for name in names:
+        p.add_argument(f"--{name}", **FLAGS[name])
+
+
+FLAGS = {
+    "preset": dict(
+        default="quick", metavar="NAME",
+        help="Model preset (draw_tf.PRESETS): quick, mnist, mnist_no_attention, mnist_two_digit, svhn, cifar10, "
+        "cifar10_logistic.",
+    ),
+    "set": dict(
+        type=_list, default=[], metavar="NAME=VALUE,...",
+        help="Preset fields to change, e.g. --set=time_steps=8,encoder_size=128 (a smaller model for a quick run; "
+        "the model_dir's config.json records the result).",
+    ),
+    "dataset": dict(
+        default="embedded", metavar="NAME_OR_NPZ",
+        help="embedded (ships with the package), binarized_mnist, mnist (dynamic binarization), two_digit_mnist "
+        "(60x60, from MNIST digits), svhn_cropped or cifar10 (tfds, colour), or a path to an .npz file of "
+        "uint8 images [n, H, W, C] per split (arrays train, validation or test).",
+    ),
+    "data_dir": dict(
+        metavar="DIR",
+        help="tensorflow-datasets data_dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets); for two_digit_mnist "
+        "also a directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...).",
+    ),
+    "model_dir": dict(default=DEFAULT_MODEL_DIR, metavar="DIR", help="Directory for config, checkpoints, logs and samples."),
+    "epochs": dict(type=_int_at_least(1), default=10, metavar="N", help="Total epochs to train (training resumes from the last checkpoint)."),
+    "steps_per_epoch": dict(type=_int_at_least(1), metavar="N", help="Batches per epoch (default: the whole training split)."),
+    "batch_size": dict(type=_int_at_least(1), default=100, metavar="N", help="Batch size."),
+    "save_every_steps": dict(
+        type=_int_at_least(0), default=100, metavar="N", help="Also checkpoint every this many steps (0: after each epoch only).",
+    ),
+    "learning_rate": dict(type=_float_in(0.0), default=1e-3, metavar="RATE", help="Adam learning rate."),
+    "lr_decay": dict(
+        type=_float_in(0.0, 1.0), default=1.0, metavar="FACTOR",
+        help="Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).",
+    ),
+    "jit_compile": dict(action=_AbslBool, default=False, help="Keras compile(jit_compile=True): XLA on the whole train step."),
+    "jit_loss": dict(action=_AbslBool, default=True, help="XLA on the T-step forward and backward pass only (Draw(jit_loss=...))."),
+    "strategy": dict(
+        choices=STRATEGIES, default="auto",
+        help="tf.distribute strategy (auto: a TPU or the GPUs when present, else one device; multi_worker: the "
+        "hosts of $TF_CONFIG). --batch_size is the global batch.",
+    ),
+    "seed": dict(type=int, default=0, metavar="N", help="Random seed (initialisation, shuffling, noise)."),
+}
+
+
+def _add_model_source(p):
+    """--model_dir or --pretrained (not both) for the commands that read a trained model."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--model_dir", metavar="DIR",
+        help=f"A draw-tf train model_dir or a .keras file (default: {DEFAULT_MODEL_DIR}, unless --pretrained).",
+    )
+    group.add_argument(
+        "--pretrained", metavar="NAME",
+        help="A pretrained model shipped with draw-tf (draw_tf.pretrained_models.available()) instead of --model_dir; "
+        "outputs then default to the current directory.",
+    )
+
+
+def build_parser():
+    parser = _Parser(
+        prog=PROG,
+        description="DRAW (Gregor et al. 2015): a recurrent attentive image generator in TensorFlow / Keras 3.",
+        epilog=f"Run `{PROG} COMMAND --help` for the flags of a command. Quickstart:\n"
+        f"  {PROG} train --model_dir={DEFAULT_MODEL_DIR} --epochs=10\n"
+        f"  {PROG} sample --model_dir={DEFAULT_MODEL_DIR} --output=samples.png",
+    )
+    parser.add_argument("--version", action="store_true", dest="show_version", help="Print the draw-tf version and exit.")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    sub = {name: commands.add_parser(name, help=text, description=text) for name, text in COMMANDS.items()}
+
+    p = sub["train"]
+    _add_flags(p, "preset", "set", "dataset", "data_dir", "model_dir", "epochs", "steps_per_epoch", "batch_size",
+               "learning_rate", "lr_decay", "save_every_steps", "jit_compile", "jit_loss", "strategy", "seed")
+
+    p = sub["evaluate"]
+    _add_model_source(p)
+    _add_flags(p, "dataset", "data_dir", "batch_size")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="Seed of the posterior noise.")
+    p.add_argument("--split", metavar="NAME", help="The split to evaluate (default: validation, or test for svhn_cropped and cifar10).")
+    p.add_argument("--iwae_samples", type=_int_at_least(0), default=0, metavar="K",
+                   help="K for the importance-weighted bound (0 skips it).")
+    p.add_argument("--max_batches", type=_int_at_least(1), metavar="N", help="Stop after this many batches (default: the whole split).")
+    p.add_argument("--output", metavar="PATH", help="Also write the result to this JSON file.")
+
+    p = sub["sample"]
+    _add_model_source(p)
+    p.add_argument("--num_samples", type=_int_at_least(1), default=64, metavar="N", help="Number of images in the grid.")
+    p.add_argument("--output", metavar="PATH",
+                   help="PNG path (default: <model_dir>/samples/samples.png; samples.png with --pretrained).")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="Random seed of the samples.")
+
+    p = sub["export_saved_model"]
+    _add_model_source(p)
+    p.add_argument("--export_dir", metavar="DIR",
+                   help="TF Serving base directory (default: <model_dir>/export/serving; serving with --pretrained).")
+    _add_export_flags(p)
+    p.add_argument("--version", type=_int_at_least(1), metavar="N",
+                   help="Version number (default: one above the highest existing).")
+
+    p = sub["export_tflite"]
+    _add_model_source(p)
+    p.add_argument("--output", metavar="DIR",
+                   help="Directory for <model_name>_<quantization>.tflite (default: <model_dir>/export/tflite; "
+                   "tflite with --pretrained).")
+    _add_export_flags(p)
+    p.add_argument("--quantization", type=_list, default=list(QUANTIZATIONS), metavar="Q,...",
+                   help=f"Variants to write, out of {', '.join(QUANTIZATIONS)}.")
+    p.add_argument("--export_batch_size", type=_int_at_least(1), default=1, metavar="N", help="The sampler's fixed batch size.")
+    p.add_argument("--time_steps", type=_int_at_least(1), metavar="T", help="Drawing steps T (default: the model's).")
+    p.add_argument("--device_noise", action=_AbslBool, default=False,
+                   help="Also write a sampler that draws its own noise (no input).")
+    p.add_argument("--overwrite", action=_AbslBool, default=False, help="Replace existing .tflite files.")
+
+    p = sub["train_classifier"]
+    p.add_argument("--preset", default="cluttered_mnist", metavar="NAME",
+                   help="Classifier preset (draw_tf.CLASSIFIER_PRESETS).")
+    p.add_argument("--set", type=_list, default=[], metavar="NAME=VALUE,...",
+                   help="Preset fields to change, e.g. --set=time_steps=2,lstm_size=32 (the model_dir's config.json "
+                   "records the result).")
+    p.add_argument("--classifier", choices=CLASSIFIERS, default="draw",
+                   help="draw (read attention + LSTM) or baseline (a convnet on the whole image).")
+    p.add_argument("--data_dir", metavar="DIR",
+                   help="A directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...), or a tensorflow-datasets "
+                   "data_dir holding mnist (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+    _add_flags(p, "model_dir", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "seed")
+    parser.subcommands = sub
+    return parser
+
+
+def _add_export_flags(p):
+    p.add_argument("--preset", metavar="NAME",
+                   help="Check that the model is this preset (with --set) before exporting (default: no check).")
+    p.add_argument("--set", type=_list, default=[], metavar="NAME=VALUE,...",
+                   help="With --preset: the preset fields the model was trained with, as train --set.")
+    p.add_argument("--model_name", default="draw", metavar="NAME", help="The served model's name (directory, and TFLite file prefix).")
+
+
+# -- the commands ---------------------------------------------------------------------------------
+
+
+def _overrides(args):
     """--set=name=value,... as a dict; values parsed as JSON numbers/booleans where they are one."""
     overrides = {}
-    for item in FLAGS.set:
+    for item in args.set:
         name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise app.UsageError(f"--set takes name=value pairs separated by commas, received {item!r}.")
+        if not sep or not name.strip():
+            raise UsageError(f"--set takes name=value pairs separated by commas, received {item!r}.")
         try:
             overrides[name.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -81,162 +295,314 @@ def _overrides():
     return overrides
 
 
-def _preset_config(get_preset=None, preset=None):
+def _preset_config(args, get_preset=None, preset=None):
     """The config of `preset` (default --preset) from `get_preset` (default the DrawConfig presets)
     with --set applied; bad names or values are usage errors."""
     if get_preset is None:
-        from draw_tf import get_preset
-    preset = preset or FLAGS.preset
+        from draw_tf.config import get_preset  # plain Python: no TensorFlow yet
+    preset = preset or args.preset
     try:
-        return get_preset(preset, **_overrides())
+        return get_preset(preset, **_overrides(args))
     except (ValueError, TypeError) as e:
-        raise app.UsageError(f"--preset={preset} --set={','.join(FLAGS.set)}: {e}") from e
+        raise UsageError(f"--preset={preset} --set={','.join(args.set)}: {e}") from e
 
 
-def _train():
+# C++ log lines of severity INFO or WARNING (absl format) and absl's banner: TensorFlow 2.21 writes
+# them while it loads, before absl::InitializeLog(), whatever TF_CPP_MIN_LOG_LEVEL says.
+_START_UP_NOISE = re.compile(
+    r"([IW]\d{4} \S+ +\d+ [\w.-]+:\d+\] |WARNING: All log messages before absl::InitializeLog\(\))"
+)
+# On a machine without an NVIDIA driver, TensorFlow's CUDA build reports the failed GPU probe as an
+# error, though it means only "no GPU": left out there, kept where a driver is installed.
+_NO_DRIVER_NOISE = re.compile(r"E\d{4} \S+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
+
+
+def _start_up_noise(line):
+    if _START_UP_NOISE.match(line):
+        return True
+    return bool(_NO_DRIVER_NOISE.match(line)) and not os.path.exists("/proc/driver/nvidia/version")
+
+
+def _import_tensorflow_quietly():
+    """`import tensorflow` and the device probe with their start-up INFO and WARNING lines on stderr
+    left out; every other line written to stderr meanwhile (errors, Python warnings) is passed on."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr file descriptor
+        import tensorflow  # noqa: F401
+
+        return
+    import tempfile
+
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the GPU probe (before any device is configured)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                if not _start_up_noise(line)
+            ]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def _load_tensorflow():
+    """Imports TensorFlow with its INFO and WARNING logs off: C++ (TF_CPP_MIN_LOG_LEVEL, set in
+    main, and the start-up lines) and Python (absl and the `tensorflow` logger at ERROR)."""
+    import warnings
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    _import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    # Keras warns on every fit of a tf.data pipeline that its default shuffle=True is ignored
+    # (training.py's fit could pass shuffle=False: the training stream is shuffled already).
+    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
+
+
+def _check_model_source(args):
+    """--model_dir (default runs/quickstart) or --pretrained: checks that the one given exists."""
+    if args.pretrained is not None:
+        from draw_tf import pretrained_models  # plain Python until a model is loaded
+
+        names = pretrained_models.available()
+        if args.pretrained not in names:
+            raise UsageError(
+                f"--pretrained: unknown pretrained model {args.pretrained!r}; available: {', '.join(names) or 'none'}."
+            )
+        return
+    if args.model_dir is None:
+        args.model_dir = DEFAULT_MODEL_DIR
+        if not os.path.exists(args.model_dir):
+            raise UsageError(
+                f"No model at {DEFAULT_MODEL_DIR!r} (the default --model_dir): train one there with `{PROG} train`, "
+                "or pass --model_dir or --pretrained."
+            )
+    if not os.path.exists(args.model_dir):
+        raise UsageError(f"No model directory or .keras file at {args.model_dir!r} (--model_dir).")
+
+
+def _load(args, seed=None):
+    if args.pretrained is not None:
+        from draw_tf.pretrained_models import pretrained
+
+        return pretrained(args.pretrained, seed=seed)
     from draw_tf import training
 
-    config = _preset_config()
+    return training.load_model(args.model_dir, seed=seed)
+
+
+def _source(args):
+    return {"pretrained": args.pretrained} if args.pretrained is not None else {"model_dir": args.model_dir}
+
+
+def _train(args):
+    config = _preset_config(args)
+    _load_tensorflow()
+    from draw_tf import training
+
     _, history = training.train(
         config,
-        FLAGS.model_dir,
-        dataset=FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate,
-        lr_decay=FLAGS.lr_decay,
-        jit_compile=FLAGS.jit_compile,
-        jit_loss=FLAGS.jit_loss,
-        seed=FLAGS.seed,
-        steps_per_epoch=FLAGS.steps_per_epoch,
+        args.model_dir,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
+        jit_compile=args.jit_compile,
+        jit_loss=args.jit_loss,
+        seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
-        strategy=FLAGS.strategy,
-        save_every_steps=FLAGS.save_every_steps or None,
+        strategy=args.strategy,
+        save_every_steps=args.save_every_steps or None,
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
-    summary["model_dir"] = FLAGS.model_dir
-    summary["samples"] = os.path.join(FLAGS.model_dir, training.SAMPLES_DIR)
+    summary["model_dir"] = args.model_dir
+    summary["samples"] = os.path.join(args.model_dir, training.SAMPLES_DIR)
     print(json.dumps(summary, indent=2))
 
 
-def _evaluate():
+def _evaluate(args):
+    _check_model_source(args)
+    _load_tensorflow()
     from draw_tf import data, training
 
-    model = training.load_model(FLAGS.model_dir, seed=FLAGS.seed)
-    split = FLAGS.split or data.held_out_split(FLAGS.dataset)
+    model = _load(args, seed=args.seed)
+    split = args.split or data.held_out_split(args.dataset)
     ds = data.make_dataset(
-        FLAGS.dataset, split, FLAGS.batch_size, FLAGS.data_dir, shuffle=False, image_shape=model.config.image_shape
+        args.dataset, split, args.batch_size, args.data_dir, shuffle=False, image_shape=model.config.image_shape
     )
-    result = training.evaluate_nll(model, ds, num_samples=FLAGS.iwae_samples, max_batches=FLAGS.max_batches)
-    result.update(dataset=FLAGS.dataset, split=split, model_dir=FLAGS.model_dir, units="nats per image")
-    text = json.dumps(result, indent=2)
-    if FLAGS.output:
-        training.write_json_atomic(FLAGS.output, result)
-    print(text)
+    result = training.evaluate_nll(model, ds, num_samples=args.iwae_samples, max_batches=args.max_batches)
+    result.update(dataset=args.dataset, split=split, **_source(args), units="nats per image")
+    if args.output:
+        training.write_json_atomic(args.output, result)
+    print(json.dumps(result, indent=2))
 
 
-def _sample():
+def _sample(args):
+    _check_model_source(args)
+    _load_tensorflow()
     from draw_tf import training
 
-    model = training.load_model(FLAGS.model_dir)
-    path = FLAGS.output or os.path.join(FLAGS.model_dir, training.SAMPLES_DIR, "samples.png")
-    training.sample_grid(model, path, FLAGS.num_samples, FLAGS.seed)
+    if args.output:
+        path = args.output
+    elif args.pretrained is not None:
+        path = "samples.png"
+    else:
+        path = os.path.join(args.model_dir, training.SAMPLES_DIR, "samples.png")
+    training.sample_grid(_load(args), path, args.num_samples, args.seed)
     print(path)
 
 
-def _load_for_export():
-    """The model of --model_dir; with an explicit --preset, checks that the stored model is that preset."""
-    from draw_tf import training
+def _check_export_preset(args):
+    """With an explicit --preset, its config (with --set) for the check after loading; else None."""
+    if args.preset is None:
+        if args.set:
+            raise UsageError("--set needs --preset: together they name the configuration the model must have.")
+        return None
+    return _preset_config(args)
 
-    model = training.load_model(FLAGS.model_dir)
-    if FLAGS["preset"].present and model.config != _preset_config():
-        expected = _preset_config()
+
+def _load_for_export(args, expected):
+    """The model of --model_dir or --pretrained; with an explicit --preset, checks that it is that preset."""
+    model = _load(args)
+    if expected is not None and model.config != expected:
         changed = {k: (getattr(model.config, k), v) for k, v in expected.to_dict().items() if getattr(model.config, k) != v}
-        raise ValueError(
-            f"{FLAGS.model_dir!r} holds a model that is not the preset {FLAGS.preset!r} (stored, preset): {changed}."
-        )
+        what = f"pretrained model {args.pretrained!r}" if args.pretrained is not None else repr(args.model_dir)
+        raise UsageError(f"{what} holds a model that is not the preset {args.preset!r} (stored, preset): {changed}.")
     return model
 
 
-def _export_saved_model():
+def _export_saved_model(args):
+    _check_model_source(args)
+    expected = _check_export_preset(args)
+    default_dir = "serving" if args.pretrained is not None else os.path.join(args.model_dir, "export", "serving")
+    export_dir = args.export_dir or default_dir
+    _load_tensorflow()
     from draw_tf.export import SIGNATURES, export_saved_model
 
-    model = _load_for_export()
-    export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export", "serving")
-    path = export_saved_model(model, export_dir, FLAGS.model_name, FLAGS.version)
+    path = export_saved_model(_load_for_export(args, expected), export_dir, args.model_name, args.version)
     print(json.dumps({"saved_model": path, "signatures": list(SIGNATURES)}, indent=2))
 
 
-def _export_tflite():
-    from draw_tf.export import QUANTIZATIONS, export_tflite
-
-    unknown = [q for q in FLAGS.quantization if q not in QUANTIZATIONS]
-    if unknown or not FLAGS.quantization:
-        raise app.UsageError(f"--quantization takes a list out of {list(QUANTIZATIONS)}, received {FLAGS.quantization}.")
-    for name, value in (("export_batch_size", FLAGS.export_batch_size), ("time_steps", FLAGS.time_steps)):
-        if value is not None and value < 1:
-            raise app.UsageError(f"--{name} must be a positive integer, received {value}.")
-    output = FLAGS.output or os.path.join(FLAGS.model_dir, "export", "tflite")
+def _export_tflite(args):
+    _check_model_source(args)
+    unknown = [q for q in args.quantization if q not in QUANTIZATIONS]
+    if unknown or not args.quantization:
+        raise UsageError(f"--quantization takes a list out of {list(QUANTIZATIONS)}, received {args.quantization}.")
+    expected = _check_export_preset(args)
+    default_dir = "tflite" if args.pretrained is not None else os.path.join(args.model_dir, "export", "tflite")
+    output = args.output or default_dir
     if os.path.exists(output) and not os.path.isdir(output):
-        raise app.UsageError(f"--output must be a directory for the .tflite files, received the file {output!r}.")
-    jobs = [(q, False, f"{FLAGS.model_name}_{q}.tflite") for q in FLAGS.quantization]
-    if FLAGS.device_noise:
-        jobs.append(("float32", True, f"{FLAGS.model_name}_float32_device_noise.tflite"))
+        raise UsageError(f"--output must be a directory for the .tflite files, received the file {output!r}.")
+    jobs = [(q, False, f"{args.model_name}_{q}.tflite") for q in args.quantization]
+    if args.device_noise:
+        jobs.append(("float32", True, f"{args.model_name}_float32_device_noise.tflite"))
     paths = [os.path.join(output, name) for _, _, name in jobs]
     existing = [p for p in paths if os.path.exists(p)]
-    if existing and not FLAGS.overwrite:  # checked for all before writing any
-        raise app.UsageError(f"{existing} exist; pass --overwrite to replace them.")
-    model = _load_for_export()
+    if existing and not args.overwrite:  # checked for all before writing any
+        raise UsageError(f"{existing} exist; pass --overwrite to replace them.")
+    _load_tensorflow()
+    from draw_tf.export import export_tflite
+
+    model = _load_for_export(args, expected)
     reports = [
         export_tflite(
-            model, path, quantization, FLAGS.export_batch_size, FLAGS.time_steps, device_noise, overwrite=FLAGS.overwrite
+            model, path, quantization, args.export_batch_size, args.time_steps, device_noise, overwrite=args.overwrite
         )
         for (quantization, device_noise, _), path in zip(jobs, paths)
     ]
     print(json.dumps(reports, indent=2))
 
 
-def _train_classifier():
+def _train_classifier(args):
+    overrides = _overrides(args)
+    _load_tensorflow()
     from draw_tf import cluttered
     from draw_tf.classifier import get_classifier_preset
 
-    preset = FLAGS.preset if FLAGS["preset"].present else "cluttered_mnist"
-    _preset_config(get_classifier_preset, preset)  # checks --preset and --set before anything runs
+    _preset_config(args, get_classifier_preset)  # checks --preset and --set before anything runs
     result = cluttered.train_classifier(
-        FLAGS.model_dir,
-        FLAGS.classifier,
-        preset,
-        overrides=_overrides(),
-        data_dir=FLAGS.data_dir,
-        epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate,
-        seed=FLAGS.seed,
-        steps_per_epoch=FLAGS.steps_per_epoch,
+        args.model_dir,
+        args.classifier,
+        args.preset,
+        overrides=overrides,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,
     )
     result.pop("history")
-    result["model_dir"] = FLAGS.model_dir
+    result["model_dir"] = args.model_dir
     print(json.dumps(result, indent=2))
 
 
-def main(argv):
-    commands = [a for a in argv[1:]]
-    if len(commands) != 1 or commands[0] not in COMMANDS:
-        raise app.UsageError(f"Expected exactly one command out of {list(COMMANDS)}, received {commands}.")
-    if FLAGS.set and commands[0] in ("evaluate", "sample"):
-        raise app.UsageError(f"--set applies to train, train_classifier and the export checks, not to {commands[0]}.")
-    {
-        "train": _train, "evaluate": _evaluate, "sample": _sample,
-        "export_saved_model": _export_saved_model, "export_tflite": _export_tflite,
-        "train_classifier": _train_classifier,
-    }[commands[0]]()
+_RUN = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "sample": _sample,
+    "export_saved_model": _export_saved_model,
+    "export_tflite": _export_tflite,
+    "train_classifier": _train_classifier,
+}
+
+
+def _raised_by_draw_tf(error):
+    """Whether `error` was raised by draw_tf's own code (its check of the input), not deep inside a library."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    package = os.path.dirname(os.path.abspath(__file__))
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package + os.sep)
+
+
+def main(argv=None):
+    """Runs one command; bad input exits with status 2 after one line on stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ INFO or WARNING lines
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command is None:
+        if args.show_version:
+            from draw_tf import __version__
+
+            print(__version__)
+            return 0
+        parser.error(f"expected a command: {', '.join(COMMANDS)}")
+    command = parser.subcommands[args.command]
+    if unknown:
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        _RUN[args.command](args)
+    except UsageError as e:
+        _fail(command.prog, e)
+    except EXPECTED_ERRORS as e:
+        if not _raised_by_draw_tf(e):
+            raise
+        _fail(command.prog, e)
+    return 0
 
 
 def run():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(main, argv=sys.argv)
+    """The `draw-tf` console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
