@@ -274,6 +274,7 @@ def train(
     verbose=1,
     strategy="auto",
     save_every_steps=100,
+    callbacks=None,
 ):
     """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict).
 
@@ -286,6 +287,7 @@ def train(
     steps (None: epochs only); run again with the same `model_dir` to resume from the latest
     checkpoint, at the step where it was taken, on the same batches (`data.TrainingStream`). A
     loss that is not finite stops training with `FloatingPointError`, keeping the last good checkpoint.
+    `callbacks`: more Keras callbacks, called after draw-tf's own (log, checkpoints, pictures).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
@@ -348,7 +350,7 @@ def train(
             os.path.join(model_dir, "logs", "images"), num_samples=16, seed=seed, write_scalars=False,
             images=None if val_ds is None else next(iter(val_ds))[:8].numpy(),
         ),
-    ]
+    ] + list(callbacks or [])
     # A resumed epoch is finished by a fit of its remaining steps, the other epochs by one more fit;
     # each reads the training stream from its own position, so no batch is skipped or seen twice.
     fits = []

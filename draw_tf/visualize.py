@@ -240,7 +240,12 @@ class TensorBoardImages(keras.callbacks.Callback):
         steps = np.unique(np.linspace(0, len(canvases) - 1, min(8, len(canvases))).round().astype(int))
         pictures["drawing"] = image_grid(canvases[steps], columns=len(steps), scale=2)
         if self.images is not None:
-            pictures["reconstructions"] = reconstruction_grid(self.images, self.model.reconstruct(self.images)["images"])
+            # Fixed posterior noise: comparable across epochs, and the model's noise generator (which
+            # training draws from) is left alone, so a resumed run trains exactly like an uninterrupted one.
+            noise = self.model.prior_noise(len(self.images), seed=self.seed)
+            pictures["reconstructions"] = reconstruction_grid(
+                self.images, self.model.reconstruct(self.images, noise=noise)["images"]
+            )
         with self._summary_writer().as_default(step=epoch + 1):
             for name, picture in pictures.items():
                 picture = picture[..., None] if picture.ndim == 2 else picture

@@ -1,0 +1,136 @@
+"""Trained DRAW models shipped inside the package: `draw_tf.pretrained("mnist")`, offline.
+
+Each model is a folder `draw_tf/assets/pretrained/<name>/` holding
+- `config.json`: the `DrawConfig` fields (under "model") and how it was trained;
+- `model.weights.h5`: the float32 weights (Keras `save_weights`);
+- `training_log.jsonl`: one JSON line per epoch (see `draw_tf.training.TrainingLog`);
+- `result.json`: the shipped epoch and its validation negative ELBO in nats per image.
+
+`python -m draw_tf.pretrained_models --model_dir=RUN --name=mnist` ships the latest checkpoint of a
+`draw-tf train` run: every file is written to a temporary name and renamed into place, and the
+weights go last, so a crash never leaves a model whose files disagree with its weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "pretrained")
+WEIGHTS_FILE = "model.weights.h5"
+CONFIG_FILE = "config.json"
+LOG_FILE = "training_log.jsonl"
+RESULT_FILE = "result.json"
+
+
+def available():
+    """Names of the pretrained models in this installation, sorted."""
+    if not os.path.isdir(PRETRAINED_DIR):
+        return []
+    return sorted(
+        name for name in os.listdir(PRETRAINED_DIR)
+        if os.path.isfile(os.path.join(PRETRAINED_DIR, name, WEIGHTS_FILE))
+    )
+
+
+def _model_dir(name):
+    names = available()
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"Unknown pretrained model {name!r}; available: {', '.join(names) or 'none'}.")
+    return os.path.join(PRETRAINED_DIR, name)
+
+
+def info(name):
+    """What is known of a pretrained model: its `result.json` (epoch, validation negative ELBO...)."""
+    with open(os.path.join(_model_dir(name), RESULT_FILE)) as f:
+        return json.load(f)
+
+
+def training_log(name):
+    """The per-epoch training records of a pretrained model (list of dicts)."""
+    from draw_tf.training import read_training_log
+
+    return read_training_log(os.path.join(_model_dir(name), LOG_FILE))
+
+
+def pretrained(name="mnist", seed=None):
+    """A trained `Draw` model from the weights inside the package (no download).
+
+    `seed` seeds the posterior noise of `call`, `reconstruct` and `evaluate`. Raises ValueError
+    naming the available models for an unknown name.
+    """
+    from draw_tf.config import DrawConfig
+    from draw_tf.model import Draw
+
+    directory = _model_dir(name)
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+        config = DrawConfig.from_dict(json.load(f)["model"])
+    model = Draw(config, seed=seed)
+    model.load_weights(os.path.join(directory, WEIGHTS_FILE))
+    return model
+
+
+def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
+    """Copies the latest checkpoint of the `draw-tf train` run in `model_dir` into
+    `destination/<name>/` with its config, training log and result; returns the result dict.
+
+    The result also records the negative ELBO of the first 500 images of the run's held-out split
+    (posterior noise of seed 0), the number a test of the shipped weights checks them against.
+    """
+    import shutil
+
+    from draw_tf.files import atomic_path
+    from draw_tf.training import CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, load_model, read_training_log, write_json_atomic
+
+    log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
+    from draw_tf import data
+
+    model = load_model(model_dir, seed=0)
+    with open(os.path.join(model_dir, RUN_CONFIG)) as f:
+        run_config = json.load(f)
+    dataset = run_config["dataset"]
+    held_out = data.held_out_split(dataset)
+    images = next(iter(data.make_dataset(dataset, held_out, 500, data_dir, shuffle=False, image_shape=model.config.image_shape)))
+    first_500 = float(model.reconstruct(images)["negative_elbo"].numpy().mean())
+    last = log[-1]
+    best = min(log, key=lambda r: r.get("val_loss", float("inf")))
+    result = {
+        "name": name,
+        "epoch": last["epoch"],
+        "validation_negative_elbo": last.get("val_loss"),
+        "validation_reconstruction": last.get("val_reconstruction"),
+        "validation_kl": last.get("val_kl"),
+        "best_epoch": best["epoch"],
+        "best_validation_negative_elbo": best.get("val_loss"),
+        "dataset": dataset,
+        "split": held_out,
+        f"first_500_{held_out}_negative_elbo": first_500,
+        "train_hours": round(last.get("total_wall_seconds", 0.0) / 3600.0, 2),
+        "units": "nats per image (negative ELBO, analytic KL, one posterior sample)",
+    }
+    target = os.path.join(destination, name)
+    os.makedirs(target, exist_ok=True)
+    write_json_atomic(os.path.join(target, CONFIG_FILE), run_config)
+    with atomic_path(os.path.join(target, LOG_FILE), suffix=".jsonl") as tmp:
+        shutil.copyfile(os.path.join(model_dir, TRAINING_LOG), tmp)
+    write_json_atomic(os.path.join(target, RESULT_FILE), result)
+    with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
+        os.remove(tmp)  # h5py refuses to write over an existing (empty) file
+        model.save_weights(tmp)
+    return result
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Ship the latest checkpoint of a draw-tf run as a pretrained model.")
+    parser.add_argument("--model_dir", required=True, help="the run's model_dir (draw-tf train --model_dir)")
+    parser.add_argument("--name", required=True, help="the pretrained model's name, e.g. mnist")
+    parser.add_argument("--destination", default=PRETRAINED_DIR, help="default: draw_tf/assets/pretrained")
+    parser.add_argument("--data_dir", default=None, help="where the run's dataset is (tfds data_dir)")
+    args = parser.parse_args(argv)
+    print(json.dumps(ship(args.model_dir, args.name, args.destination, args.data_dir), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The pretrained models shipped inside the package: they load offline in a fresh process, their
+likelihood is the one recorded beside them, their samples look like digits, and the wheel carries them."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from draw_tf import pretrained_models
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+needs_mnist = pytest.mark.skipif(
+    "mnist" not in pretrained_models.available(), reason="no pretrained 'mnist' weights in draw_tf/assets/pretrained"
+)
+
+
+def test_unknown_name_lists_the_available_models():
+    with pytest.raises(ValueError, match=r"Unknown pretrained model 'nope'; available: "):
+        pretrained_models.pretrained("nope")
+
+
+@needs_mnist
+def test_files_beside_the_weights_agree():
+    info = pretrained_models.info("mnist")
+    log = pretrained_models.training_log("mnist")
+    assert log[-1]["epoch"] == info["epoch"]
+    assert info["validation_negative_elbo"] == pytest.approx(log[-1]["val_loss"])
+    for record in log:
+        assert {"epoch", "loss", "val_loss", "val_kl", "learning_rate", "wall_seconds", "command", "code_version"} <= set(record)
+    assert [r["epoch"] for r in log] == list(range(1, len(log) + 1))
+
+
+@needs_mnist
+def test_loads_in_a_fresh_process_and_has_its_recorded_likelihood(shared_tfds_dir):
+    # A fresh interpreter (nothing cached), no network: the weights come from the package.
+    script = f"""
+import json, draw_tf
+from draw_tf import data
+model = draw_tf.pretrained("mnist", seed=0)
+images = next(iter(data.make_dataset("binarized_mnist", "validation", 500, {shared_tfds_dir!r}, shuffle=False)))
+out = model.reconstruct(images)
+print(json.dumps({{"nll": float(out["negative_elbo"].numpy().mean()), "n": int(images.shape[0])}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["n"] == 500
+    recorded = pretrained_models.info("mnist")["first_500_validation_negative_elbo"]
+    assert abs(got["nll"] - recorded) < 0.5, (got, recorded)
+
+
+@needs_mnist
+def test_samples_have_the_ink_of_real_digits(shared_tfds_dir):
+    from draw_tf import data
+
+    model = pretrained_models.pretrained("mnist")
+    samples = model.sample(200, seed=0, return_sequences=False)["images"].numpy()
+    real = next(iter(data.make_dataset("binarized_mnist", "validation", 1000, shared_tfds_dir, shuffle=False))).numpy()
+    # Ink: the mean pixel of samples is the data's (about 0.13) within a quarter of it.
+    assert abs(samples.mean() - real.mean()) < 0.25 * real.mean(), (samples.mean(), real.mean())
+    # Strokes, not blobs: most pixels are confidently on or off, as in the binary data.
+    uncertain = np.mean((samples > 0.2) & (samples < 0.8))
+    assert uncertain < 0.06, uncertain
+    # Every sample draws something, and no sample floods the image.
+    ink = samples.reshape(len(samples), -1).mean(axis=1)
+    assert np.all(ink > 0.02) and np.all(ink < 0.45), (ink.min(), ink.max())
+
+
+@needs_mnist
+def test_the_wheel_carries_the_weights(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), REPO],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = [p for p in os.listdir(tmp_path) if p.endswith(".whl")]
+    names = set(zipfile.ZipFile(os.path.join(tmp_path, wheel)).namelist())
+    for name in ("config.json", "model.weights.h5", "training_log.jsonl", "result.json"):
+        assert f"draw_tf/assets/pretrained/mnist/{name}" in names, name
