@@ -16,7 +16,10 @@ reconstruction term (with the likelihood's own weights, e.g. the discretized log
 a tape around the loss. Tests compare every gradient with automatic differentiation of
 `Draw.unroll` (tests/test_bptt.py).
 
-Everything is feature-major, [units, batch], as in `DrawCell.step`.
+The forward loop is `DrawCell.step` made of the cell's own pieces (`read_glimpse`, `encode`,
+`sample`, `decode`, `write_delta`), keeping their intermediates; the backward loop recomputes the
+read and write with the same pieces, and finds each head of the fused projection of h_dec with the
+cell's `HeadLayout`. Everything is feature-major, [units, batch], as in `DrawCell.step`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from draw_tf.cell import kl_to_standard_normal, lstm_update
+from draw_tf.image_layout import to_chw, to_hwc
 
 FUSED_TENSORS = ("enc_kernel", "post_kernel", "post_bias", "dec_kernel", "h_kernel", "h_bias")
 BATCH_MAJOR = ("enc_in", "z", "h_dec")  # stored [batch, units]: only read by the weight-gradient products
@@ -59,34 +63,15 @@ def _outer_sum(dy, inputs):
     return tf.matmul(tf.reshape(dy, [-1, dy.shape[-1]]), tf.reshape(inputs, [-1, inputs.shape[-1]]), transpose_a=True)
 
 
-class _Layout:
-    """Where each head sits in the fused h_dec projection (see `DrawCell.fused_weights`)."""
-
-    def __init__(self, cell, splits):
-        cfg = cell.config
-        self.splits = list(splits)
-        self.has_read_params = bool(cfg.read_size)
-        self.has_write_params = bool(cfg.write_size)
-        # Heads: encoder, decoder, [read window], [write window], write patch.
-        self.enc, self.dec = 0, 1
-        self.read = 2 if self.has_read_params else None
-        self.write = len(self.splits) - 2 if self.has_write_params else None
-        self.patch = len(self.splits) - 1
-        self.write_rows = sum(self.splits[(self.write if self.has_write_params else self.patch):])
-        self.read_rows = self.splits[self.read] if self.has_read_params else 0
-
-
 def loss_and_gradients(model, x, noise, replicas):
     """Mean (loss, reconstruction, kl) of the negative ELBO in nats per image, and the gradients
     of loss / replicas with respect to `model.trainable_variables`.
 
     x: images [batch, B, A, C] in [0, 1]; noise: posterior noise [T, z, batch].
     """
-    from draw_tf.model import _to_chw, _to_hwc  # model imports this module
-
     cell, cfg = model.cell, model.config
     steps = cfg.time_steps
-    x_chw = _to_chw(x)
+    x_chw = to_chw(x)
     batch = tf.shape(x_chw)[0]
     with tf.GradientTape() as weight_tape:
         fused = cell.fused_weights()
@@ -95,52 +80,32 @@ def loss_and_gradients(model, x, noise, replicas):
     start_tensors = [start.canvas, start.h_enc, start.c_enc, start.c_dec, start.proj]
     # The loops below are differentiated by hand: an enclosing tape must not record through them.
     w = fused._replace(**{name: tf.stop_gradient(getattr(fused, name)) for name in FUSED_TENSORS})
-    layout = _Layout(cell, fused.splits)
+    layout = fused.layout  # where each head sits in the fused projection of h_dec
 
     def read(canvas, read_params):
-        x_hat = x_chw - tf.sigmoid(canvas)
-        if layout.has_read_params:
-            return cell.read.read_with_params(x_chw, x_hat, read_params, params_axis=0)[0]
-        return cell.read(x_chw, x_hat)
+        return cell.read_glimpse(x_chw, canvas, read_params)[0]
 
     def write(write_params, patch):
-        return cell.write.write_with_params(write_params, tf.transpose(patch), params_axis=0)[0]
+        return cell.write_delta(write_params, patch)[0]
 
-    def posterior_sample(posterior, eps):
-        mu, log_sigma = tf.split(posterior, 2, axis=0)
-        return mu + tf.exp(log_sigma) * eps
-
-    def write_inputs(write_in):
-        """(window parameters or None, patch) from the last rows of the projection."""
-        if layout.has_write_params:
-            rows = layout.splits[layout.write]
-            return write_in[:rows], write_in[rows:]
-        return None, write_in
-
-    # -- forward: the step of `DrawCell.step`, storing the backward pass's inputs -------------
+    # -- forward: `DrawCell.step`'s pieces, storing the backward pass's inputs ----------------
     stored = ("canvas", "enc_in", "enc_gates", "c_enc", "posterior", "z", "dec_gates", "c_dec", "h_dec", "write_in")
-    stored += ("read_params",) if layout.has_read_params else ()
+    stored += ("read_params",) if "read" in layout else ()
 
     def forward_body(t, canvas, h_enc, c_enc, c_dec, proj, arrays):
-        parts = tf.split(proj, layout.splits, axis=0)
-        read_params = parts[layout.read] if layout.has_read_params else None
-        enc_in = tf.concat([tf.transpose(read(canvas, read_params)), h_enc], axis=0)
-        enc_gates = tf.matmul(w.enc_kernel, enc_in) + parts[layout.enc]
-        new_h_enc, new_c_enc = lstm_forward(enc_gates, c_enc)
-        posterior = tf.matmul(w.post_kernel, new_h_enc) + w.post_bias
-        z = posterior_sample(posterior, noise[t])
-        dec_gates = tf.matmul(w.dec_kernel, z) + parts[layout.dec]
-        h_dec, new_c_dec = lstm_forward(dec_gates, c_dec)
-        new_proj = tf.matmul(w.h_kernel, h_dec) + w.h_bias
-        write_in = new_proj[-layout.write_rows:]
-        new_canvas = canvas + write(*write_inputs(write_in))
-        values = dict(canvas=canvas, read_params=read_params, enc_in=enc_in, enc_gates=enc_gates, c_enc=c_enc,
-                      posterior=posterior, z=z, dec_gates=dec_gates, c_dec=c_dec, h_dec=h_dec, write_in=write_in)
+        inputs = layout.split(proj)  # proj_{t-1}'s heads for step t
+        encoded = cell.encode(w, read(canvas, inputs.read), h_enc, c_enc, inputs.enc)
+        sampled = cell.sample(w, encoded.h_enc, noise[t])
+        decoded = cell.decode(w, sampled.z, inputs.dec, c_dec)
+        new_canvas = canvas + write(decoded.heads.write, decoded.heads.patch)
+        values = dict(canvas=canvas, read_params=inputs.read, enc_in=encoded.inputs, enc_gates=encoded.gates,
+                      c_enc=c_enc, posterior=sampled.posterior, z=sampled.z, dec_gates=decoded.gates, c_dec=c_dec,
+                      h_dec=decoded.h_dec, write_in=layout.write_part(decoded.proj, decoded.heads))
         arrays = {
             name: arrays[name].write(t, tf.transpose(values[name]) if name in BATCH_MAJOR else values[name])
             for name in stored
         }
-        return t + 1, new_canvas, new_h_enc, new_c_enc, new_c_dec, new_proj, arrays
+        return t + 1, new_canvas, encoded.h_enc, encoded.c_enc, decoded.c_dec, decoded.proj, arrays
 
     zeros = lambda *shape: tf.zeros(tf.stack(shape))  # noqa: E731
     init = (
@@ -162,28 +127,29 @@ def loss_and_gradients(model, x, noise, replicas):
         mu, log_sigma = tf.split(posteriors, 2, axis=1)
         # KL(Q(z_t | x) || N(0, I)) of all T steps at once, with tfp (eq. 10-11)
         kl = tf.reduce_sum(kl_to_standard_normal(mu, tf.exp(log_sigma), axis=1), axis=0)  # [batch]
-        reconstruction = tf.reduce_mean(model.reconstruction_nll(_to_hwc(canvas), x))
+        reconstruction = tf.reduce_mean(model.reconstruction_nll(to_hwc(canvas), x))
         kl_mean = tf.reduce_mean(kl)
         loss = reconstruction + kl_mean
         scaled_loss = loss / replicas  # gradients are summed over replicas
     d_canvas, d_kl_posteriors, *d_likelihood = tape.gradient(scaled_loss, [canvas, posteriors] + likelihood_weights)
 
     # -- backward, t = T-1 .. 0 ------------------------------------------------------------
-    # Stored batch-major for the weight-gradient products. The gradient of the fused projection
-    # proj_t is [d_enc_gates_{t+1}, d_dec_gates_{t+1}, d_read_{t+1}, d_write_t]: it is not stored
-    # whole, its parts are paired with h_dec_t after the loop.
-    grads = ("d_enc_gates", "d_posterior", "d_dec_gates", "d_write") + (("d_read",) if layout.has_read_params else ())
+    # Stored batch-major for the weight-gradient products, by head: the gradient of the fused
+    # projection proj_t is the next step's d enc gates, d dec gates and d read window (its
+    # `next_step` heads) and this step's write's (its `write_heads`, together "write"). It is not
+    # stored whole: its parts are paired with h_dec_t after the loop.
+    grads = layout.next_step + ("write", "posterior")
 
     def backward_body(i, d_canvas, d_h_enc, d_c_enc, d_c_dec, d_next, arrays):
         t = steps - 1 - i
         # write (eq. 29): d canvas_t reaches the write's window parameters and patch.
-        write_params, patch = write_inputs(s["write_in"][t])
+        write_params, patch = layout.split_write(s["write_in"][t])
         with tf.GradientTape() as local:
-            sources = ([write_params] if layout.has_write_params else []) + [patch]  # in split order
+            sources = ([write_params] if "write" in layout else []) + [patch]  # in layout order
             local.watch(sources)
             delta = write(write_params, patch)
-        d_write = local.gradient(delta, sources, output_gradients=d_canvas)
-        d_proj = tf.concat(list(d_next) + d_write, axis=0)  # every use of proj_t
+        d_write = tf.concat(local.gradient(delta, sources, output_gradients=d_canvas), axis=0)
+        d_proj = layout.concat(d_next, d_write)  # every use of proj_t
         # decoder LSTM (eq. 7)
         d_h_dec = tf.matmul(w.h_kernel, d_proj, transpose_a=True)
         d_dec_gates, d_c_dec = lstm_backward(s["dec_gates"][t], s["c_dec"][t], d_h_dec, d_c_dec)
@@ -197,33 +163,29 @@ def loss_and_gradients(model, x, noise, replicas):
         d_glimpse, d_h_enc = d_enc_in[: -cfg.encoder_size], d_enc_in[-cfg.encoder_size:]
         # read (eq. 3-4): the glimpse depends on c_{t-1} through x_hat and on h_dec_{t-1}'s window.
         canvas_prev = s["canvas"][t]
-        read_params = s["read_params"][t] if layout.has_read_params else None
+        read_params = s["read_params"][t] if "read" in layout else None
         with tf.GradientTape() as local:
-            sources = [canvas_prev] + ([read_params] if layout.has_read_params else [])
+            sources = [canvas_prev] + ([read_params] if "read" in layout else [])
             local.watch(sources)
             glimpse = read(canvas_prev, read_params)
         d_read = local.gradient(glimpse, sources, output_gradients=tf.transpose(d_glimpse))
         d_canvas = d_canvas + d_read[0]
-        d_next = [d_enc_gates, d_dec_gates] + ([d_read[1]] if layout.has_read_params else [])
-        values = dict(d_enc_gates=d_enc_gates, d_posterior=d_posterior, d_dec_gates=d_dec_gates,
-                      d_write=tf.concat(d_write, axis=0))
-        if layout.has_read_params:
-            values["d_read"] = d_read[1]
+        d_next = {"enc": d_enc_gates, "dec": d_dec_gates, **({"read": d_read[1]} if "read" in layout else {})}
+        values = dict(d_next, write=d_write, posterior=d_posterior)
         arrays = {name: arrays[name].write(t, tf.transpose(values[name])) for name in grads}  # batch-major
         return i + 1, d_canvas, d_h_enc, d_c_enc, d_c_dec, d_next, arrays
 
     init = (
         tf.constant(0), d_canvas, zeros(cfg.encoder_size, batch), zeros(cfg.encoder_size, batch),
         zeros(cfg.decoder_size, batch),
-        [zeros(4 * cfg.encoder_size, batch), zeros(4 * cfg.decoder_size, batch)]
-        + ([zeros(layout.read_rows, batch)] if layout.read_rows else []),
+        {name: zeros(layout.rows[name], batch) for name in layout.next_step},
         {name: tf.TensorArray(tf.float32, size=steps) for name in grads},
     )
     _, d_canvas_0, d_h_enc_0, d_c_enc_0, d_c_dec_0, d_next_0, arrays = tf.while_loop(
         lambda i, *_: i < steps, backward_body, init, maximum_iterations=steps
     )
     # proj_{-1} (the projection of h_dec_0) feeds step 0's encoder, decoder and read, not a write.
-    d_proj_0 = tf.concat(list(d_next_0) + [zeros(layout.write_rows, batch)], axis=0)
+    d_proj_0 = layout.concat(d_next_0, zeros(layout.write_rows, batch))
     d_start = [d_canvas_0, d_h_enc_0, d_c_enc_0, d_c_dec_0, d_proj_0]
     d = {name: arrays[name].stack() for name in grads}  # [T, batch, rows]
 
@@ -234,16 +196,19 @@ def loss_and_gradients(model, x, noise, replicas):
     # proj_{t-1} feeds step t's encoder, decoder and read; proj_t feeds step t's write. Step 0's
     # proj_{-1} is part of the initial state: its share reaches the weights through `weight_tape`.
     h_prev = s["h_dec"][:-1]
-    from_next_step = [g[1:] for g in [d["d_enc_gates"], d["d_dec_gates"]] + ([d["d_read"]] if layout.has_read_params else [])]
-    h_kernel = tf.concat(
-        [_outer_sum(g, h_prev) for g in from_next_step] + [_outer_sum(d["d_write"], s["h_dec"])], axis=0
+    from_next_step = {name: d[name][1:] for name in layout.next_step}
+    h_kernel = layout.concat(
+        {name: _outer_sum(g, h_prev) for name, g in from_next_step.items()}, _outer_sum(d["write"], s["h_dec"])
     )
-    h_bias = tf.concat([tf.reduce_sum(g, axis=[0, 1]) for g in from_next_step + [d["d_write"]]], axis=0)
+    h_bias = layout.concat(
+        {name: tf.reduce_sum(g, axis=[0, 1]) for name, g in from_next_step.items()},
+        tf.reduce_sum(d["write"], axis=[0, 1]),
+    )
     d_fused = {
-        "enc_kernel": _outer_sum(d["d_enc_gates"], s["enc_in"]),
-        "post_kernel": _outer_sum(d["d_posterior"], h_enc_seq),
-        "post_bias": tf.reduce_sum(d["d_posterior"], axis=[0, 1])[:, None],
-        "dec_kernel": _outer_sum(d["d_dec_gates"], s["z"]),
+        "enc_kernel": _outer_sum(d["enc"], s["enc_in"]),
+        "post_kernel": _outer_sum(d["posterior"], h_enc_seq),
+        "post_bias": tf.reduce_sum(d["posterior"], axis=[0, 1])[:, None],
+        "dec_kernel": _outer_sum(d["dec"], s["z"]),
         "h_kernel": h_kernel,
         "h_bias": h_bias[:, None],
     }

@@ -3,7 +3,9 @@
 Weights are stored per component (encoder and decoder `keras.layers.LSTMCell`s, the posterior dense
 layer, the read and write layers), so a checkpoint reads like the paper. For speed the step fuses at
 run time every linear map that consumes h_dec (the encoder's and decoder's recurrent inputs and the
-read and write heads) into one matrix product, built once per call by `fused_weights`.
+read and write heads) into one matrix product, built once per call by `fused_weights`; its
+`HeadLayout` says where each head sits. `DrawCell.step` is five pieces (`read_glimpse`, `encode`,
+`sample`, `decode`, `write_delta`) that the hand-written backward pass and generation reuse.
 """
 
 from __future__ import annotations
@@ -25,8 +27,71 @@ DrawState = collections.namedtuple("DrawState", ["canvas", "h_enc", "c_enc", "h_
 # None without attention.
 StepOutput = collections.namedtuple("StepOutput", ["mu", "sigma", "z", "read_window", "write_window"])
 FusedWeights = collections.namedtuple(
-    "FusedWeights", ["enc_kernel", "post_kernel", "post_bias", "dec_kernel", "h_kernel", "h_bias", "splits"]
+    "FusedWeights", ["enc_kernel", "post_kernel", "post_bias", "dec_kernel", "h_kernel", "h_bias", "layout"]
 )
+# What the step's pieces return besides their outputs: the intermediates the hand-written backward
+# pass (draw_tf.bptt) stores. All feature-major.
+Encoded = collections.namedtuple("Encoded", ["h_enc", "c_enc", "inputs", "gates"])
+Sampled = collections.namedtuple("Sampled", ["posterior", "mu", "sigma", "z"])
+Decoded = collections.namedtuple("Decoded", ["h_dec", "c_dec", "gates", "proj", "heads"])
+# The fused projection of h_dec split into its heads; None for a head this layout does not have.
+Heads = collections.namedtuple("Heads", ["enc", "dec", "read", "write", "patch"], defaults=[None] * 5)
+
+
+class HeadLayout:
+    """Where each linear map of h_dec sits in the fused projection proj_t = W_h h_dec_t + b_h.
+
+    The heads, stacked along axis 0 in the order of `Heads`: the encoder's share of its gates
+    (`enc`, inference only), the decoder's (`dec`), the read window's 5 parameters (`read`,
+    inference with read attention), the write window's 5 parameters (`write`, with write
+    attention) and the write patch (`patch`). proj_t's first heads, `next_step` (enc, dec, read),
+    feed step t + 1; its last, `write_heads` (write, patch), step t's own write: they are the
+    projection's last `write_rows` rows.
+    """
+
+    NEXT_STEP = ("enc", "dec", "read")
+
+    def __init__(self, rows):
+        """`rows`: {head name: number of rows} for the heads present."""
+        unknown = set(rows) - set(Heads._fields)
+        if unknown or "dec" not in rows or "patch" not in rows:
+            raise ValueError(f"Bad heads {sorted(rows)}; expected some of {Heads._fields}, dec and patch included.")
+        self.names = tuple(name for name in Heads._fields if name in rows)
+        self.rows = {name: int(rows[name]) for name in self.names}
+        self.sizes = [self.rows[name] for name in self.names]
+        self.next_step = tuple(name for name in self.names if name in self.NEXT_STEP)
+        self.write_heads = tuple(name for name in self.names if name not in self.NEXT_STEP)
+        self.write_rows = sum(self.rows[name] for name in self.write_heads)
+
+    def __contains__(self, name):
+        return name in self.rows
+
+    def __repr__(self):
+        return f"HeadLayout({self.rows})"
+
+    def ordered(self, values):
+        """The values of a {head name: value} dict holding every head, in layout order."""
+        return [values[name] for name in self.names]
+
+    def split(self, proj):
+        """`Heads` of a projection [P, batch] (or of its gradient)."""
+        return Heads(**dict(zip(self.names, tf.split(proj, self.sizes, axis=0))))
+
+    def write_part(self, proj, heads):
+        """The rows of step t's write, [write_rows, batch], of proj_t, whose `split` is `heads`:
+        without write attention the patch head itself, else proj_t's last rows."""
+        return heads.patch if self.write_heads == ("patch",) else proj[-self.write_rows:]
+
+    def split_write(self, rows):
+        """(write window parameters or None, patch) of `write_part` rows."""
+        if "write" in self:
+            return rows[: self.rows["write"]], rows[self.rows["write"]:]
+        return None, rows
+
+    def concat(self, next_step, write, axis=0):
+        """A projection-shaped tensor (e.g. a gradient, or a kernel's rows) from the `next_step`
+        heads' parts, {head name: tensor}, and the write heads' rows `write`, along `axis`."""
+        return tf.concat([next_step[name] for name in self.next_step] + [write], axis=axis)
 
 
 def lstm_update(gates, cell_state):
@@ -96,17 +161,16 @@ class DrawCell(keras.layers.Layer):
     # -- fused weights -------------------------------------------------------------------------
 
     def _decoder_heads(self, generate):
-        """(kernel, bias) pairs of every linear map of h_dec, in the order the step splits them."""
-        heads = []
+        """(kernel, bias) of every linear map of h_dec, by `HeadLayout` head name."""
+        heads = {}
         if not generate:
-            read_size = self.read.output_size
-            heads.append((self.encoder.kernel[read_size:], self.encoder.bias))
-        heads.append((self.decoder.recurrent_kernel, self.decoder.bias))
+            heads["enc"] = (self.encoder.kernel[self.read.output_size:], self.encoder.bias)
+        heads["dec"] = (self.decoder.recurrent_kernel, self.decoder.bias)
         if not generate and self.config.read_size:
-            heads.append((self.read.window.dense.kernel, self.read.window.dense.bias))
+            heads["read"] = (self.read.window.dense.kernel, self.read.window.dense.bias)
         if self.config.write_size:
-            heads.append((self.write.window.dense.kernel, self.write.window.dense.bias))
-        heads.append((self.write.patch.kernel, self.write.patch.bias))
+            heads["write"] = (self.write.window.dense.kernel, self.write.window.dense.bias)
+        heads["patch"] = (self.write.patch.kernel, self.write.patch.bias)
         return heads
 
     def fused_weights(self, generate=False):
@@ -115,8 +179,10 @@ class DrawCell(keras.layers.Layer):
         The loop keeps activations feature-major, [units, batch], so that splitting gates and the
         fused h_dec projection along axis 0 is free (aligned sub-buffers) and concatenation is a
         contiguous copy. Gradients flow back through the transposes to each component's weights.
+        `layout`, the `HeadLayout` of the fused projection, says where each linear map of h_dec sits.
         """
         heads = self._decoder_heads(generate)
+        layout = HeadLayout({name: int(kernel.shape[1]) for name, (kernel, _) in heads.items()})
         enc_kernel = post_kernel = post_bias = None
         if not generate:
             post_kernel = tf.transpose(self.posterior.kernel)  # [2z, E]
@@ -130,9 +196,9 @@ class DrawCell(keras.layers.Layer):
             post_kernel=post_kernel,
             post_bias=post_bias,
             dec_kernel=tf.transpose(self.decoder.kernel),  # [4D, z]
-            h_kernel=tf.transpose(tf.concat([k for k, _ in heads], axis=1)),  # [P, D]
-            h_bias=tf.concat([b for _, b in heads], axis=0)[:, None],  # [P, 1]
-            splits=[int(k.shape[1]) for k, _ in heads],
+            h_kernel=tf.transpose(tf.concat(layout.ordered({n: k for n, (k, _) in heads.items()}), axis=1)),  # [P, D]
+            h_bias=tf.concat(layout.ordered({n: b for n, (_, b) in heads.items()}), axis=0)[:, None],  # [P, 1]
+            layout=layout,
         )
 
     def initial_state(self, batch_size, fused):
@@ -150,7 +216,9 @@ class DrawCell(keras.layers.Layer):
             proj=tf.tile(tf.matmul(fused.h_kernel, h_dec) + fused.h_bias, tf.stack([1, batch_size])),
         )
 
-    # -- one step ------------------------------------------------------------------------------
+    # -- one step, and its pieces ----------------------------------------------------------------
+    # `step` is these five pieces in a row. The hand-written backward pass (draw_tf.bptt) calls the
+    # same pieces in its forward loop, keeping their intermediates, and generation calls `decode`.
 
     def step(self, fused, state, noise, x=None):
         """One time step on a feature-major state; `noise` is [z, batch].
@@ -160,43 +228,64 @@ class DrawCell(keras.layers.Layer):
         `fused` must come from `fused_weights(generate=x is None)`. Returned mu, sigma and z are
         [z, batch], the windows [5, batch].
         """
-        cfg = self.config
-        generate = x is None
-        parts = tf.split(state.proj, fused.splits, axis=0)
+        heads = fused.layout.split(state.proj)  # the previous step's projection of h_dec
         h_enc, c_enc, mu, sigma, read_window = state.h_enc, state.c_enc, None, None, None
-        if generate:
-            dec_part = parts[0]
+        if x is None:
             z = noise
         else:
-            enc_part, dec_part = parts[0], parts[1]
-            x_hat = x - tf.sigmoid(state.canvas)
-            if cfg.read_size:
-                r, read_window = self.read.read_with_params(x, x_hat, parts[2], params_axis=0)
-            else:
-                r = self.read(x, x_hat)
-            gates = tf.matmul(fused.enc_kernel, tf.concat([tf.transpose(r), h_enc], axis=0)) + enc_part
-            h_enc, c_enc = lstm_update(gates, c_enc)
-            posterior = tf.matmul(fused.post_kernel, h_enc) + fused.post_bias
-            mu, log_sigma = tf.split(posterior, 2, axis=0)
-            sigma = tf.exp(log_sigma)
-            z = mu + sigma * noise
-        h_dec, c_dec, proj, write_params, patch = self.decode_step(fused, z, dec_part, state.c_dec)
-        delta_canvas, write_window = self.write.write_with_params(write_params, tf.transpose(patch), params_axis=0)
-        new_state = DrawState(state.canvas + delta_canvas, h_enc, c_enc, h_dec, c_dec, proj)
+            glimpse, read_window = self.read_glimpse(x, state.canvas, heads.read)
+            h_enc, c_enc, _, _ = self.encode(fused, glimpse, h_enc, c_enc, heads.enc)
+            _, mu, sigma, z = self.sample(fused, h_enc, noise)
+        decoded = self.decode(fused, z, heads.dec, state.c_dec)
+        delta_canvas, write_window = self.write_delta(decoded.heads.write, decoded.heads.patch)
+        new_state = DrawState(state.canvas + delta_canvas, h_enc, c_enc, decoded.h_dec, decoded.c_dec, decoded.proj)
         return new_state, StepOutput(mu, sigma, z, window_rows(read_window), window_rows(write_window))
 
-    def decode_step(self, fused, z, dec_part, c_dec):
-        """The decoder half of a step (eq. 7 and the linear maps of the write, eq. 8), feature-major.
+    def read_glimpse(self, x, canvas, read_params):
+        """Eq. 3-4: the error image x_hat = x - sigmoid(c_{t-1}) and the read of x and x_hat.
 
-        z [z, batch], `dec_part` (the decoder's part of the previous fused projection of h_dec) and
-        c_dec [D, batch]. Returns (h_dec, c_dec, proj, write_params [5, batch] or None without
-        write attention, patch [C*N*N, batch]): the write itself is left to the caller.
+        x and canvas [batch, C, B, A]; `read_params` [5, batch] is the read head of the previous
+        projection (None without read attention). Returns (glimpse [batch, read size], window or None).
         """
-        h_dec, c_dec = lstm_update(tf.matmul(fused.dec_kernel, z) + dec_part, c_dec)
+        x_hat = x - tf.sigmoid(canvas)
+        if self.config.read_size:
+            return self.read.read_with_params(x, x_hat, read_params, params_axis=0)
+        return self.read(x, x_hat), None
+
+    def encode(self, fused, glimpse, h_enc, c_enc, enc_part):
+        """Eq. 5: the encoder LSTM on [r_t, h_dec_{t-1}]; h_dec's share is `enc_part`, the encoder
+        head of the previous projection. Returns `Encoded(h_enc, c_enc, inputs [read + E, batch]
+        (the glimpse and h_enc_{t-1}), gates [4E, batch])`."""
+        inputs = tf.concat([tf.transpose(glimpse), h_enc], axis=0)
+        gates = tf.matmul(fused.enc_kernel, inputs) + enc_part
+        h_enc, c_enc = lstm_update(gates, c_enc)
+        return Encoded(h_enc, c_enc, inputs, gates)
+
+    def sample(self, fused, h_enc, noise):
+        """Eq. 6: Q(z_t | h_enc) and the sample z_t = mu + sigma * noise. Returns
+        `Sampled(posterior [2z, batch] (mu and log sigma), mu, sigma, z)`."""
+        posterior = tf.matmul(fused.post_kernel, h_enc) + fused.post_bias
+        mu, log_sigma = tf.split(posterior, 2, axis=0)
+        sigma = tf.exp(log_sigma)
+        return Sampled(posterior, mu, sigma, mu + sigma * noise)
+
+    def decode(self, fused, z, dec_part, c_dec):
+        """Eq. 7 and the linear maps of h_dec: the decoder LSTM and the new fused projection.
+
+        z [z, batch], `dec_part` (the decoder head of the previous projection) and c_dec [D, batch].
+        Returns `Decoded(h_dec, c_dec, gates [4D, batch], proj, heads)`, `heads` the `Heads` of
+        proj: its write window parameters ([5, batch], None without write attention) and patch
+        ([C*N*N, batch]) are the write's, made by `write_delta`.
+        """
+        gates = tf.matmul(fused.dec_kernel, z) + dec_part
+        h_dec, c_dec = lstm_update(gates, c_dec)
         proj = tf.matmul(fused.h_kernel, h_dec) + fused.h_bias
-        parts = tf.split(proj, fused.splits, axis=0)
-        write_params = parts[-2] if self.config.write_size else None
-        return h_dec, c_dec, proj, write_params, parts[-1]
+        return Decoded(h_dec, c_dec, gates, proj, fused.layout.split(proj))
+
+    def write_delta(self, write_params, patch):
+        """Eq. 8: the canvas update [batch, C, B, A] from the write heads (feature-major, as
+        `decode` returns them), and the write window (None without write attention)."""
+        return self.write.write_with_params(write_params, tf.transpose(patch), params_axis=0)
 
     def call(self, state, noise, x=None):
         """One standalone step from a batch-major `DrawState` ([batch, units]; `proj` is ignored)

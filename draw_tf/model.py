@@ -12,17 +12,10 @@ import tensorflow as tf
 from draw_tf import bptt, likelihoods
 from draw_tf.cell import DrawCell, kl_to_standard_normal, log_density_ratio, window_rows
 from draw_tf.config import DrawConfig, get_preset
+from draw_tf.image_layout import to_chw as _to_chw, to_hwc as _to_hwc  # also their former home
 from draw_tf.likelihoods import bernoulli_nll  # noqa: F401 (its former home: draw_tf.model.bernoulli_nll)
 
 Unrolled = collections.namedtuple("Unrolled", ["canvas", "kl", "log_ratio", "sequences"])
-
-
-def _to_chw(images):
-    return tf.transpose(images, [0, 3, 1, 2])
-
-
-def _to_hwc(images):
-    return tf.transpose(images, [0, 2, 3, 1])
 
 
 @keras.saving.register_keras_serializable(package="draw_tf")
@@ -220,19 +213,20 @@ class Draw(keras.Model):
         cfg = self.config
         steps = noise.shape[0]
         fused = self.cell.fused_weights(generate=True)
+        layout = fused.layout
         batch = tf.shape(noise)[2]
         b = noise.shape[2]
         write = self.cell.write
-        patch_size = fused.splits[-1]
+        patch_size = layout.rows["patch"]
         names = ["patch"] + (["write_params"] if cfg.write_size else [])
         element_shapes = {"patch": [patch_size, b], "write_params": [5, b]}
         arrays = {name: tf.TensorArray(tf.float32, size=steps, element_shape=element_shapes[name]) for name in names}
 
         def body(t, h_dec, c_dec, proj, arrays):
-            dec_part = proj[: fused.splits[0]]  # the decoder's recurrent input comes first
-            h_dec, c_dec, proj, write_params, patch = self.cell.decode_step(fused, noise[t], dec_part, c_dec)
-            values = {"patch": patch, "write_params": write_params}
-            return t + 1, h_dec, c_dec, proj, {name: array.write(t, values[name]) for name, array in arrays.items()}
+            decoded = self.cell.decode(fused, noise[t], layout.split(proj).dec, c_dec)
+            values = {"patch": decoded.heads.patch, "write_params": decoded.heads.write}
+            arrays = {name: array.write(t, values[name]) for name, array in arrays.items()}
+            return t + 1, decoded.h_dec, decoded.c_dec, decoded.proj, arrays
 
         start = self.cell.initial_state(batch, fused)
         *_, arrays = tf.while_loop(
