@@ -6,9 +6,11 @@ Each model is a folder `draw_tf/assets/pretrained/<name>/` holding
 - `training_log.jsonl`: one JSON line per epoch (see `draw_tf.training.TrainingLog`);
 - `result.json`: the shipped epoch and its validation negative ELBO in nats per image.
 
-`python -m draw_tf.pretrained_models --model_dir=RUN --name=mnist` ships the latest checkpoint of a
-`draw-tf train` run: every file is written to a temporary name and renamed into place, and the
-weights go last, so a crash never leaves a model whose files disagree with its weights.
+`python -m draw_tf.pretrained_models ship --model_dir=RUN --name=mnist --data_dir=...` ships the
+latest checkpoint of a `draw-tf train` run: every file is written to a temporary name and renamed
+into place, the weights last. `python -m draw_tf.pretrained_models restore --name=mnist
+--model_dir=NEW` turns the shipped model back into a run that `draw-tf train` continues (with a
+fresh Adam), for a long training resumed on another machine.
 """
 
 from __future__ import annotations
@@ -120,16 +122,55 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     return result
 
 
+def restore_run(name, model_dir):
+    """Makes `model_dir` a `draw-tf train` run that continues the shipped model `name`: its config,
+    its training log, and a checkpoint holding its weights at its last epoch with a FRESH Adam
+    (the optimizer's moments are not shipped; its step counter continues from the log). For a
+    long run resumed on a machine that does not have the run's own checkpoints. Refuses a
+    `model_dir` that already holds checkpoints."""
+    import shutil
+
+    import tensorflow as tf
+
+    from draw_tf.training import CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, adam_with_decay
+
+    if tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
+        raise FileExistsError(f"{model_dir!r} already holds checkpoints: resume it with draw-tf train instead.")
+    directory = _model_dir(name)
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+        run_config = json.load(f)
+    log = training_log(name)
+    model = pretrained(name, seed=0)
+    model.compile(optimizer=adam_with_decay(run_config.get("learning_rate", 1e-3)))
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(int(log[-1]["steps"]))
+    os.makedirs(model_dir, exist_ok=True)
+    shutil.copyfile(os.path.join(directory, CONFIG_FILE), os.path.join(model_dir, RUN_CONFIG))
+    shutil.copyfile(os.path.join(directory, LOG_FILE), os.path.join(model_dir, TRAINING_LOG))
+    state = _TrainingState(model, model_dir)
+    path = state.save(int(log[-1]["epoch"]))
+    return {"model_dir": model_dir, "checkpoint": path, "epoch": log[-1]["epoch"], "optimizer": "fresh Adam"}
+
+
 def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(description="Ship the latest checkpoint of a draw-tf run as a pretrained model.")
-    parser.add_argument("--model_dir", required=True, help="the run's model_dir (draw-tf train --model_dir)")
-    parser.add_argument("--name", required=True, help="the pretrained model's name, e.g. mnist")
-    parser.add_argument("--destination", default=PRETRAINED_DIR, help="default: draw_tf/assets/pretrained")
-    parser.add_argument("--data_dir", default=None, help="where the run's dataset is (tfds data_dir)")
+    parser = argparse.ArgumentParser(prog="python -m draw_tf.pretrained_models", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    ship_cmd = commands.add_parser("ship", help="ship the latest checkpoint of a draw-tf train run")
+    ship_cmd.add_argument("--model_dir", required=True, help="the run's model_dir (draw-tf train --model_dir)")
+    ship_cmd.add_argument("--name", required=True, help="the pretrained model's name, e.g. mnist")
+    ship_cmd.add_argument("--destination", default=PRETRAINED_DIR, help="default: draw_tf/assets/pretrained")
+    ship_cmd.add_argument("--data_dir", default=None, help="where the run's dataset is (tfds data_dir)")
+    restore_cmd = commands.add_parser("restore", help="continue a shipped model's training in a new model_dir")
+    restore_cmd.add_argument("--name", required=True, help="the shipped model, e.g. mnist")
+    restore_cmd.add_argument("--model_dir", required=True, help="a new model_dir for draw-tf train")
     args = parser.parse_args(argv)
-    print(json.dumps(ship(args.model_dir, args.name, args.destination, args.data_dir), indent=2))
+    if args.command == "ship":
+        result = ship(args.model_dir, args.name, args.destination, args.data_dir)
+    else:
+        result = restore_run(args.name, args.model_dir)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -81,3 +81,26 @@ def test_the_wheel_carries_the_weights(tmp_path):
     names = set(zipfile.ZipFile(os.path.join(tmp_path, wheel)).namelist())
     for name in ("config.json", "model.weights.h5", "training_log.jsonl", "result.json"):
         assert f"draw_tf/assets/pretrained/mnist/{name}" in names, name
+
+
+def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
+    """ship() a run, load it as a pretrained model (same weights), then restore_run() it into a new
+    model_dir that draw-tf train continues at the next epoch."""
+    from draw_tf import get_preset, training
+
+    monkeypatch.setattr(pretrained_models, "PRETRAINED_DIR", str(tmp_path / "assets"))
+    config = get_preset("quick", time_steps=2, encoder_size=8, decoder_size=8, z_size=2)
+    run = dict(dataset="embedded", batch_size=20, steps_per_epoch=2, verbose=0, seed=1)
+    model, _ = training.train(config, str(tmp_path / "run"), epochs=2, **run)
+    result = pretrained_models.ship(str(tmp_path / "run"), "tiny", str(tmp_path / "assets"))
+    assert result["epoch"] == 2 and pretrained_models.available() == ["tiny"]
+    loaded = pretrained_models.pretrained("tiny")
+    for a, b in zip(loaded.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    restored = pretrained_models.restore_run("tiny", str(tmp_path / "continued"))
+    assert restored["epoch"] == 2
+    with pytest.raises(FileExistsError, match="already holds checkpoints"):
+        pretrained_models.restore_run("tiny", str(tmp_path / "continued"))
+    training.train(config, str(tmp_path / "continued"), epochs=3, **run)
+    log = training.read_training_log(str(tmp_path / "continued" / training.TRAINING_LOG))
+    assert [r["epoch"] for r in log] == [1, 2, 3] and log[-1]["steps"] == 6
