@@ -21,12 +21,35 @@ def shared_tfds_dir():
     return os.path.abspath(SHARED_TFDS)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
-    """A small rectangular, two-channel configuration exercising every code path quickly."""
+    """A small rectangular, two-channel configuration exercising every code path quickly (a frozen
+    dataclass: one for the session, so module-scoped fixtures can use it too)."""
     from draw_tf import DrawConfig
 
     return DrawConfig(
         image_height=12, image_width=10, channels=2, time_steps=3,
         encoder_size=16, decoder_size=12, z_size=4, read_size=3, write_size=4,
     )
+
+
+def perturb_weights(model, scale=0.3, seed=0):
+    """Adds N(0, (scale / sqrt(fan_in))^2) to every trainable weight of `model`, in order, from
+    `np.random.default_rng(seed)`; fan_in is the weight's first dimension (at least 1). Returns
+    `model`. Tests of equalities (BPTT against autodiff, export against Keras, round trips) run on
+    these weights rather than the initial ones: zero biases and initial attention heads would let a
+    head that is wired wrongly still give the same numbers.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for w in model.trainable_weights:
+        fan_in = max(w.shape[0], 1) if len(w.shape) else 1
+        w.assign(w.numpy() + rng.normal(scale=scale / np.sqrt(fan_in), size=w.shape).astype(np.float32))
+    return model
+
+
+@pytest.fixture(name="perturb_weights", scope="session")
+def perturb_weights_fixture():
+    """The `perturb_weights(model, scale=0.3, seed=0)` function of this conftest, for any test or fixture."""
+    return perturb_weights
