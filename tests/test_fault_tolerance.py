@@ -4,6 +4,7 @@ with a clear error and keeps the last good checkpoint."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,14 @@ import tensorflow as tf
 from draw_tf import get_preset, training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["train", "--preset=quick", "--epochs=2", "--steps_per_epoch=20", "--batch_size=20", "--save_every_steps=5"]
+# A small model: what is checked (checkpoints, resumption, the data position) does not depend on its
+# size. Epochs of 60 steps leave the killer time to act before the first epoch ends.
+SMALL = dict(time_steps=4, encoder_size=32, decoder_size=32, z_size=8)
+STEPS_PER_EPOCH, SAVE_EVERY = 60, 5
+ARGS = [
+    "train", "--preset=quick", "--set=" + ",".join(f"{k}={v}" for k, v in SMALL.items()), "--epochs=2",
+    f"--steps_per_epoch={STEPS_PER_EPOCH}", "--batch_size=20", f"--save_every_steps={SAVE_EVERY}",
+]
 
 
 def _train_cmd(model_dir):
@@ -40,7 +48,7 @@ def test_sigkill_mid_epoch_resumes_where_it_was(tmp_path):
     proc = subprocess.Popen(_train_cmd(killed), env=_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 600
-        while (_latest_step(killed) or 0) < 5:  # the first mid-epoch checkpoint (step 5 of 20)
+        while (_latest_step(killed) or 0) < SAVE_EVERY:  # the first mid-epoch checkpoint
             assert proc.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
@@ -48,7 +56,7 @@ def test_sigkill_mid_epoch_resumes_where_it_was(tmp_path):
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     saved = _latest_step(killed)
-    assert 5 <= saved < 20 and saved % 5 == 0, saved  # killed inside the first epoch
+    assert SAVE_EVERY <= saved < STEPS_PER_EPOCH and saved % SAVE_EVERY == 0, saved  # killed inside the first epoch
 
     resumed = subprocess.run(_train_cmd(killed), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -56,35 +64,47 @@ def test_sigkill_mid_epoch_resumes_where_it_was(tmp_path):
     assert match and (int(match[1]), int(match[2])) == (0, saved), resumed.stdout[-2000:]
 
     a, b = training.load_model(reference), training.load_model(killed)
-    assert _latest_step(killed) == _latest_step(reference) == 40  # every step run once: none lost, none repeated
+    assert _latest_step(killed) == _latest_step(reference) == 2 * STEPS_PER_EPOCH  # every step once: none lost, none repeated
     for va, vb in zip(a.weights, b.weights):
         np.testing.assert_allclose(vb.numpy(), va.numpy(), rtol=1e-4, atol=1e-5, err_msg=va.path)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    model_dir = str(tmp_path / "run")
-    config = get_preset("quick").replace(grad_clip_norm=0.0)
-    kwargs = dict(dataset="embedded", batch_size=20, steps_per_epoch=5, lr_decay=0.99, validation=False,
-                  num_samples=4, verbose=0)
-    training.train(config, model_dir, epochs=1, **kwargs)
+# The two in-process tests start from copies of one model directory: two epochs of two steps
+# (checkpoints ckpt-2 and ckpt-4, the final model).
+CONFIG = get_preset("quick", grad_clip_norm=0.0, **SMALL)
+KWARGS = dict(dataset="embedded", batch_size=20, lr_decay=0.99, validation=False, num_samples=4, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("fault") / "run")
+    training.train(CONFIG, model_dir, epochs=2, steps_per_epoch=2, **KWARGS)
+    return model_dir
+
+
+def _copy(trained_dir, tmp_path):
+    return shutil.copytree(trained_dir, str(tmp_path / "run"))  # copy2: the files keep their times
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(trained_dir, tmp_path):
+    model_dir = _copy(trained_dir, tmp_path)
+    assert _latest_step(model_dir) == 4
     final_model = os.path.join(model_dir, training.FINAL_MODEL)
     before = os.path.getmtime(final_model)
     # Adam moves every weight by about the learning rate: 1e30 overflows a forward pass within a few
     # steps. (A schedule, not a constant: a constant learning rate is restored from the checkpoint.)
-    with pytest.raises(FloatingPointError, match=r"the loss is (nan|inf) at epoch 2, step (\d+)\. The last good") as error:
-        training.train(config, model_dir, epochs=2, learning_rate=1e30, save_every_steps=1, **kwargs)
+    with pytest.raises(FloatingPointError, match=r"the loss is (nan|inf) at epoch 3, step (\d+)\. The last good") as error:
+        training.train(CONFIG, model_dir, epochs=3, steps_per_epoch=5, learning_rate=1e30, save_every_steps=1, **KWARGS)
     failed_step = int(re.search(r"step (\d+)", str(error.value))[1])
-    assert failed_step >= 2 and f"ckpt-{5 + failed_step - 1}'" in str(error.value)
-    assert _latest_step(model_dir) == 5 + failed_step - 1  # saved after the last step with a finite loss, not after
+    assert failed_step >= 2 and f"ckpt-{4 + failed_step - 1}'" in str(error.value)
+    assert _latest_step(model_dir) == 4 + failed_step - 1  # saved after the last step with a finite loss, not after
     restored = training.load_model(model_dir)
     assert all(np.all(np.isfinite(w.numpy())) for w in restored.weights)
     assert os.path.getmtime(final_model) == before  # the previous final model is not replaced
 
 
-def test_unreadable_checkpoint_falls_back_to_the_previous_one(tmp_path):
-    model_dir = str(tmp_path / "run")
-    kwargs = dict(dataset="embedded", batch_size=20, steps_per_epoch=2, validation=False, num_samples=4, verbose=0)
-    training.train(get_preset("quick"), model_dir, epochs=2, **kwargs)
+def test_unreadable_checkpoint_falls_back_to_the_previous_one(trained_dir, tmp_path):
+    model_dir = _copy(trained_dir, tmp_path)
     checkpoints = os.path.join(model_dir, training.CHECKPOINT_DIR)
     previous = [w.numpy() for w in _restore(checkpoints, "ckpt-2")]
     data_file = os.path.join(checkpoints, "ckpt-4.data-00000-of-00001")
@@ -101,6 +121,6 @@ def test_unreadable_checkpoint_falls_back_to_the_previous_one(tmp_path):
 def _restore(checkpoints, name):
     from draw_tf import Draw
 
-    model = Draw(get_preset("quick"))
+    model = Draw(CONFIG)
     tf.train.Checkpoint(model=model).restore(os.path.join(checkpoints, name)).expect_partial()
     return model.weights
