@@ -200,7 +200,7 @@ class Draw(keras.Model):
         # Input checks and noise run outside XLA (it would drop the asserts); the T-step forward and
         # backward pass runs inside it, the optimizer step after it.
         x = self.check_images(self._images_from(data))
-        noise = self._replica_noise(tf.shape(x)[0])
+        noise = self._training_noise(tf.shape(x)[0])
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         loss, reconstruction, kl, gradients = self._compiled("_loss_and_gradients")(x, noise, float(replicas))
         gradients = losses.clip_gradients(gradients, self.config.grad_clip_norm, replicas)
@@ -211,6 +211,16 @@ class Draw(keras.Model):
         x = self.check_images(self._images_from(data))
         reconstruction, kl = self._compiled("_mean_terms")(x, self._replica_noise(tf.shape(x)[0]))
         return self._update_metrics(reconstruction + kl, reconstruction, kl)
+
+    def _training_noise(self, batch_size):
+        """The posterior noise of this training step. With a `seed` it depends on (seed, the
+        optimizer's step count) alone, so resumed training is exact; without, it comes from the
+        seed generator."""
+        if self.seed is None:
+            return self._replica_noise(batch_size)
+        return noise_lib.replica_noise(
+            self.config, self.seed_generator, batch_size, step=self.optimizer.iterations, key=self.seed
+        )
 
     def _replica_noise(self, batch_size):
         """Posterior noise for this replica's `batch_size` images (see `draw_tf.noise.replica_noise`)."""

@@ -36,14 +36,29 @@ def posterior_noise(config, seed_generator, batch_size):
     return keras.random.normal((config.time_steps, config.z_size, batch_size), seed=seed_generator)
 
 
-def replica_noise(config, seed_generator, batch_size):
-    """Posterior noise for this replica's `batch_size` images. With several replicas each draws
-    the noise of the whole global batch (their generator states are equal) and keeps its own
-    rows, so training draws the noise a single device would (for equal per-replica batches)."""
+def step_noise(config, key, step, batch_size):
+    """Loop noise [T, z_size, batch_size] ~ N(0, I) for training step `step`, drawn from the
+    integers (key, step) alone: a resumed run draws at every step what the uninterrupted run drew,
+    whatever else (validation, callbacks) used the model's seed generator in between."""
+    seed = tf.stack([tf.cast(key, tf.int64), tf.cast(step, tf.int64)])
+    return tf.random.stateless_normal((config.time_steps, config.z_size, batch_size), seed=seed)
+
+
+def replica_noise(config, seed_generator, batch_size, step=None, key=None):
+    """Posterior noise for this replica's `batch_size` images: from (key, step) with `step_noise`
+    when both are given, else from the seed generator. With several replicas each draws the noise
+    of the whole global batch (their generator states are equal) and keeps its own rows, so
+    training draws the noise a single device would (for equal per-replica batches)."""
+
+    def draw(n):
+        if step is not None and key is not None:
+            return step_noise(config, key, step, n)
+        return posterior_noise(config, seed_generator, n)
+
     context = tf.distribute.get_replica_context()
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if context is None or replicas == 1:
-        return posterior_noise(config, seed_generator, batch_size)
-    noise = posterior_noise(config, seed_generator, batch_size * replicas)
+        return draw(batch_size)
+    noise = draw(batch_size * replicas)
     start = context.replica_id_in_sync_group * batch_size
     return noise[:, :, start : start + batch_size]
