@@ -6,8 +6,11 @@ import pytest
 
 from draw_tf import Draw, data, get_preset
 
+# A small model for the tests of the training machinery (schedules, checkpoints, configs), which
+# do not depend on its size; the learning test uses the real `quick` preset.
+SMALL = dict(time_steps=2, encoder_size=16, decoder_size=16, z_size=4)
 
-@pytest.mark.timeout(600) if hasattr(pytest.mark, "timeout") else (lambda f: f)
+
 def test_few_hundred_steps_beat_the_marginal_baseline(shared_tfds_dir):
     keras.utils.set_random_seed(0)
     model = Draw(get_preset("quick"), seed=0)
@@ -25,7 +28,7 @@ def test_few_hundred_steps_beat_the_marginal_baseline(shared_tfds_dir):
 def test_learning_rate_decays_per_epoch_and_resumes(tmp_path):
     from draw_tf import training
 
-    config = get_preset("quick").replace(time_steps=2, encoder_size=16, decoder_size=16, z_size=4)
+    config = get_preset("quick", **SMALL)
     kwargs = dict(dataset="embedded", batch_size=50, learning_rate=4e-3, lr_decay=0.5, steps_per_epoch=3,
                   validation=False, num_samples=4, verbose=0)
     model, _ = training.train(config, str(tmp_path), epochs=1, **kwargs)
@@ -44,7 +47,7 @@ def test_learning_rate_decays_per_epoch_and_resumes(tmp_path):
 @pytest.mark.parametrize(
     "trained, change",
     [
-        ({}, {"decoder_size": 64}),  # weights of other shapes
+        ({}, {"decoder_size": 64}),  # weights of other shapes (SMALL's decoder has 16 units)
         # A 28x28 read gives the encoder the same input size as the plain read, so every stored
         # weight fits, but the read's attention head is not in the checkpoint.
         ({"read_size": 0}, {"read_size": 28}),
@@ -56,7 +59,7 @@ def test_load_model_refuses_a_checkpoint_of_another_model(tmp_path, trained, cha
     from draw_tf import training
 
     model_dir = str(tmp_path / "run")
-    training.train(get_preset("quick", **trained), model_dir, epochs=1, steps_per_epoch=1, batch_size=8,
+    training.train(get_preset("quick", **SMALL, **trained), model_dir, epochs=1, steps_per_epoch=1, batch_size=8,
                    validation=False, num_samples=4, verbose=0)
     path = tmp_path / "run" / training.CONFIG_FILE
     stored = json.loads(path.read_text())
@@ -72,7 +75,7 @@ def test_checkpoints_of_the_earlier_layout_still_load_and_resume(tmp_path):
 
     from draw_tf import training
 
-    config = get_preset("quick")
+    config = get_preset("quick", **SMALL)
     model = Draw(config, seed=1)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.optimizer.build(model.trainable_variables)
