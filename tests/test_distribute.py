@@ -1,6 +1,7 @@
 """Training under tf.distribute gives the single-device result for the same global batch and seed:
 `MirroredStrategy` over two logical CPUs, and `MultiWorkerMirroredStrategy` with two worker
-processes talking over 127.0.0.1. Each run is `draw_tf.training.train`, as the CLI runs it."""
+processes talking over 127.0.0.1. Each run is `draw_tf.training.train`, as the CLI runs it, on a
+small model (the replicas' agreement does not depend on its size)."""
 
 import json
 import os
@@ -10,11 +11,13 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Losses agree to float rounding (the replicas' sums are added in another order); weights after
 # the steps to 1e-4 of their scale.
 LOSS_RTOL, WEIGHT_ATOL = 1e-5, 1e-4
+TIMEOUT = 900  # seconds a training process may take (a hang fails the test instead of blocking the run)
 
 TRAIN = textwrap.dedent(
     """
@@ -24,7 +27,7 @@ TRAIN = textwrap.dedent(
 
     def train(model_dir, strategy):
         from draw_tf import get_preset, training
-        config = get_preset("quick").replace(time_steps=4)
+        config = get_preset("quick", time_steps=3, encoder_size=16, decoder_size=16, z_size=4)
         _, history = training.train(
             config, model_dir, dataset="embedded", epochs=2, steps_per_epoch=3, batch_size=16,
             validation=False, num_samples=4, verbose=0, save_every_steps=None, strategy=strategy,
@@ -36,7 +39,7 @@ TRAIN = textwrap.dedent(
 )
 
 
-def _run(script, env=None, timeout=600):
+def _run(script, env=None, timeout=TIMEOUT):
     env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout)
@@ -53,21 +56,29 @@ def _assert_same_training(single_loss, single_dir, loss, model_dir):
         np.testing.assert_allclose(b, a, atol=WEIGHT_ATOL * max(1.0, float(np.abs(a).max())))
 
 
-def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
+@pytest.fixture(scope="module")
+def single_and_mirrored(tmp_path_factory):
+    """One process: the single-device run (the reference of both tests) and the mirrored run."""
+    base = tmp_path_factory.mktemp("distribute")
+    dirs = {name: str(base / name) for name in ("single", "mirrored")}
     script = TRAIN + textwrap.dedent(
         f"""
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        single = train({str(tmp_path / "single")!r}, "default")
+        single = train({dirs["single"]!r}, "default")
         mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert mirrored.num_replicas_in_sync == 2
-        print(json.dumps({{"single": single, "mirrored": train({str(tmp_path / "mirrored")!r}, mirrored)}}))
+        print(json.dumps({{"single": single, "mirrored": train({dirs["mirrored"]!r}, mirrored)}}))
         """
     )
     proc = _run(script)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    _assert_same_training(out["single"], str(tmp_path / "single"), out["mirrored"], str(tmp_path / "mirrored"))
+    losses = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {name: (losses[name], dirs[name]) for name in dirs}
+
+
+def test_mirrored_over_two_cpus_matches_one_device(single_and_mirrored):
+    _assert_same_training(*single_and_mirrored["single"], *single_and_mirrored["mirrored"])
 
 
 def _free_ports(n):
@@ -80,11 +91,8 @@ def _free_ports(n):
     return ports
 
 
-def test_multi_worker_two_processes_match_one_device(tmp_path):
-    single = _run(TRAIN + f"print(json.dumps(train({str(tmp_path / 'single')!r}, 'default')))")
-    assert single.returncode == 0, single.stderr[-3000:]
-    single_loss = json.loads(single.stdout.strip().splitlines()[-1])
-
+def test_multi_worker_two_processes_match_one_device(single_and_mirrored, tmp_path):
+    single_loss, single_dir = single_and_mirrored["single"]
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     for index in range(2):
@@ -94,7 +102,7 @@ def test_multi_worker_two_processes_match_one_device(tmp_path):
         procs.append(subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, env=env))
     try:
-        outputs = [p.communicate(timeout=600) for p in procs]
+        outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
     finally:
         for p in procs:  # never leave a worker waiting for its peer
             if p.poll() is None:
@@ -104,4 +112,4 @@ def test_multi_worker_two_processes_match_one_device(tmp_path):
         assert p.returncode == 0, stderr[-3000:]
     for index, (stdout, _) in enumerate(outputs):
         loss = json.loads(stdout.strip().splitlines()[-1])
-        _assert_same_training(single_loss, str(tmp_path / "single"), loss, str(tmp_path / f"worker{index}"))
+        _assert_same_training(single_loss, single_dir, loss, str(tmp_path / f"worker{index}"))
