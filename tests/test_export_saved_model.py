@@ -18,23 +18,9 @@ from draw_tf.files import current_umask
 SEEDS = np.array([3, 5, 3], np.int64)
 
 
-def _perturbed(config):
-    model = Draw(config, seed=0)
-    rng = np.random.default_rng(0)
-    for w in model.trainable_weights:  # not the initial weights: every head matters
-        w.assign(w.numpy() + rng.normal(scale=0.3 / np.sqrt(max(w.shape[0], 1)), size=w.shape).astype(np.float32))
-    return model
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    from draw_tf import DrawConfig
-
-    config = DrawConfig(
-        image_height=12, image_width=10, channels=2, time_steps=3,
-        encoder_size=16, decoder_size=12, z_size=4, read_size=3, write_size=4,
-    )
-    model = _perturbed(config)
+def exported(tmp_path_factory, tiny_config, perturb_weights):
+    model = perturb_weights(Draw(tiny_config, seed=0))  # not the initial weights: every head matters
     base = str(tmp_path_factory.mktemp("serving"))
     return model, base, export_saved_model(model, base, "draw")
 
@@ -134,13 +120,12 @@ def test_versions_increase_and_are_never_overwritten(exported):
     before = sorted(os.listdir(first))
     assert first.endswith(os.path.join("draw", "1"))
     assert os.stat(first).st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700: a server user reads it
-    second = export_saved_model(model, base, "draw")
-    assert second == os.path.join(model_path, "2") and existing_versions(model_path) == [1, 2]
     with pytest.raises(FileExistsError, match="never overwritten"):
         export_saved_model(model, base, "draw", version=1)
     assert sorted(os.listdir(first)) == before
     assert export_saved_model(model, base, "draw", version=7) == os.path.join(model_path, "7")
-    assert export_saved_model(model, base, "draw") == os.path.join(model_path, "8")
+    assert export_saved_model(model, base, "draw") == os.path.join(model_path, "8")  # the highest + 1, not the count + 1
+    assert existing_versions(model_path) == [1, 7, 8]
     assert not [n for n in os.listdir(model_path) if n.startswith(".tmp")]
 
 
