@@ -23,14 +23,8 @@ from draw_tf.export import export_saved_model, serving_client
 
 
 @pytest.fixture(scope="module")
-def signatures(tmp_path_factory):
-    from draw_tf import DrawConfig
-
-    config = DrawConfig(
-        image_height=12, image_width=10, channels=2, time_steps=3,
-        encoder_size=16, decoder_size=12, z_size=4, read_size=3, write_size=4,
-    )
-    model = Draw(config, seed=0)
+def signatures(tmp_path_factory, tiny_config):
+    model = Draw(tiny_config, seed=0)
     path = export_saved_model(model, str(tmp_path_factory.mktemp("serving")), "draw")
     return model, tf.saved_model.load(path).signatures
 
