@@ -9,11 +9,13 @@ answer at once. Bad input (usage errors, missing files or data, invalid values) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import re
 import sys
+import tempfile
 
 PROG = "draw-tf"
 DEFAULT_MODEL_DIR = "runs/quickstart"
@@ -108,10 +110,10 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        shown = action.option_strings and not isinstance(action, argparse._StoreTrueAction)
-        if shown and action.default not in (None, argparse.SUPPRESS, [], "") and "default" not in text:
-            shown = ",".join(action.default) if isinstance(action.default, (list, tuple)) else action.default
-            text += f" (default: {shown})"
+        takes_value = action.option_strings and action.nargs != 0  # not --help, --version
+        if takes_value and action.default not in (None, argparse.SUPPRESS, [], "") and "default" not in text:
+            default = ",".join(action.default) if isinstance(action.default, (list, tuple)) else action.default
+            text += f" (default: {default})"
         return text.replace("%", "%%")
 
 
@@ -307,50 +309,56 @@ def _preset_config(args, get_preset=None, preset=None):
         raise UsageError(f"--preset={preset} --set={','.join(args.set)}: {e}") from e
 
 
-# C++ log lines of severity INFO or WARNING (absl format) and absl's banner: TensorFlow 2.21 writes
-# them while it loads, before absl::InitializeLog(), whatever TF_CPP_MIN_LOG_LEVEL says.
-_START_UP_NOISE = re.compile(
-    r"([IW]\d{4} \S+ +\d+ [\w.-]+:\d+\] |WARNING: All log messages before absl::InitializeLog\(\))"
+# TensorFlow's C++ log lines, in absl's format (I0000 00:00:1712.345 123 port.cc:153] ...) and in
+# the older TSL one (2025-01-02 03:04:05.678: E external/.../cuda_fft.cc:467] ...).
+_LOG_LINE = re.compile(
+    r"(?:(?P<absl>[IWEF])\d{4} \S+ +\d+ |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: (?P<tsl>[IWEF]) )"
+    r"(?P<file>\S+):\d+\] (?P<message>.*)"
 )
-# On a machine without an NVIDIA driver, TensorFlow's CUDA build reports the failed GPU probe as an
-# error, though it means only "no GPU": left out there, kept where a driver is installed.
-_NO_DRIVER_NOISE = re.compile(r"E\d{4} \S+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
+_ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_LITERT_INFO = "INFO: "  # the LiteRT interpreter's own INFO lines (INFO: Created TensorFlow Lite XNNPACK delegate...)
+# Errors that TensorFlow's CUDA builds log while loading on any machine (a plugin registered twice).
+_HARMLESS_ERROR = re.compile(r"Unable to register cu\w+ factory: Attempting to register factory for plugin")
 
 
-def _start_up_noise(line):
-    if _START_UP_NOISE.match(line):
+def _log_noise(line):
+    """Whether a line that TensorFlow or LiteRT writes to stderr is noise: INFO and WARNING lines
+    (TensorFlow 2.21 writes some before absl::InitializeLog(), whatever TF_CPP_MIN_LOG_LEVEL says;
+    older versions more), the harmless errors above, and the failed GPU probe on a machine without
+    an NVIDIA driver (it means only "no GPU"; kept where a driver is installed)."""
+    if line.startswith((_ABSL_BANNER, _LITERT_INFO)):
         return True
-    return bool(_NO_DRIVER_NOISE.match(line)) and not os.path.exists("/proc/driver/nvidia/version")
+    match = _LOG_LINE.match(line)
+    if match is None:
+        return False
+    if (match["absl"] or match["tsl"]) in "IW" or _HARMLESS_ERROR.match(match["message"]):
+        return True
+    no_gpu = match["file"].endswith("cuda_platform.cc") and match["message"].startswith("failed call to cuInit")
+    return no_gpu and not os.path.exists("/proc/driver/nvidia/version")
 
 
-def _import_tensorflow_quietly():
-    """`import tensorflow` and the device probe with their start-up INFO and WARNING lines on stderr
-    left out; every other line written to stderr meanwhile (errors, Python warnings) is passed on."""
+@contextlib.contextmanager
+def _without_log_noise():
+    """Runs the block with stderr (the file descriptor, so C++ output too) going to a temporary file,
+    then writes what it got to stderr without the noise lines. For the short steps only (loading
+    TensorFlow, sampling, exporting): stderr shows nothing until the block ends."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no usable stderr file descriptor
-        import tensorflow  # noqa: F401
-
+    except (OSError, ValueError):  # no usable stderr file descriptor: nothing to filter
+        yield
         return
-    import tempfile
-
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # the GPU probe (before any device is configured)
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [
-                line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
-                if not _start_up_noise(line)
-            ]
-            sys.stderr.write("".join(kept))
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not _log_noise(line)))
             sys.stderr.flush()
 
 
@@ -362,9 +370,10 @@ def _load_tensorflow():
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.ERROR)
-    _import_tensorflow_quietly()
-    import tensorflow as tf
+    with _without_log_noise():
+        import tensorflow as tf
 
+        tf.config.list_physical_devices()  # the GPU probe, before any device is configured
     tf.get_logger().setLevel("ERROR")
     # Keras warns on every fit of a tf.data pipeline that its default shuffle=True is ignored
     # (training.py's fit could pass shuffle=False: the training stream is shuffled already).
@@ -463,7 +472,8 @@ def _sample(args):
         path = "samples.png"
     else:
         path = os.path.join(args.model_dir, training.SAMPLES_DIR, "samples.png")
-    training.sample_grid(_load(args), path, args.num_samples, args.seed)
+    with _without_log_noise():
+        training.sample_grid(_load(args), path, args.num_samples, args.seed)
     print(path)
 
 
@@ -494,7 +504,8 @@ def _export_saved_model(args):
     _load_tensorflow()
     from draw_tf.export import SIGNATURES, export_saved_model
 
-    path = export_saved_model(_load_for_export(args, expected), export_dir, args.model_name, args.version)
+    with _without_log_noise():
+        path = export_saved_model(_load_for_export(args, expected), export_dir, args.model_name, args.version)
     print(json.dumps({"saved_model": path, "signatures": list(SIGNATURES)}, indent=2))
 
 
@@ -518,13 +529,15 @@ def _export_tflite(args):
     _load_tensorflow()
     from draw_tf.export import export_tflite
 
-    model = _load_for_export(args, expected)
-    reports = [
-        export_tflite(
-            model, path, quantization, args.export_batch_size, args.time_steps, device_noise, overwrite=args.overwrite
-        )
-        for (quantization, device_noise, _), path in zip(jobs, paths)
-    ]
+    with _without_log_noise():  # the converter's and the LiteRT interpreter's INFO lines
+        model = _load_for_export(args, expected)
+        reports = [
+            export_tflite(
+                model, path, quantization, args.export_batch_size, args.time_steps, device_noise,
+                overwrite=args.overwrite,
+            )
+            for (quantization, device_noise, _), path in zip(jobs, paths)
+        ]
     print(json.dumps(reports, indent=2))
 
 
@@ -597,6 +610,10 @@ def main(argv=None):
         if not _raised_by_draw_tf(e):
             raise
         _fail(command.prog, e)
+    except KeyboardInterrupt:
+        resume = " (the same command resumes from the last checkpoint)" if args.command.startswith("train") else ""
+        sys.stderr.write(f"\n{command.prog}: interrupted{resume}\n")
+        return 130
     return 0
 
 

@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: help, usage errors, train (and resume), evaluate, sample,
 the exporters; bad input ends with one line on stderr and exit status 2."""
 
+import importlib.metadata
 import json
 import os
 import re
@@ -41,12 +42,50 @@ def assert_one_line_error(proc, command, message):
     assert message in lines[0], (message, lines[0])
 
 
-def assert_no_log_noise(proc):
-    """No TensorFlow start-up INFO/WARNING lines, no absl INFO lines, no absl help hints."""
+def _tensorflow_version():
+    for name in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return tuple(int(part) for part in importlib.metadata.version(name).split(".")[:2])
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return (0, 0)
+
+
+def assert_no_log_noise(proc, training=False):
+    """No TensorFlow or LiteRT INFO/WARNING lines, no absl INFO lines, no absl help hints.
+    (Training with TensorFlow older than 2.21: XLA logs its start at the first compile, which the
+    command line does not filter, see .ci/test_tf_range.)"""
     text = proc.stdout + proc.stderr
-    assert not re.search(r"^[IW]\d{4} ", text, re.M), text[-3000:]
-    for noise in ("absl::InitializeLog", "Sharding callback", "Try --helpfull", "Traceback"):
+    if not (training and _tensorflow_version() < (2, 21)):
+        assert not re.search(r"^([IW]\d{4} |INFO: )", text, re.M), text[-3000:]
+        assert "absl::InitializeLog" not in text, text[-3000:]
+    for noise in ("Sharding callback", "Try --helpfull", "Traceback"):
         assert noise not in text, (noise, text[-3000:])
+
+
+def test_log_noise_lines():
+    from draw_tf.cli import _log_noise
+
+    for line in [
+        "I0000 00:00:1796150093.181108   14777 port.cc:153] oneDNN custom operations are on. You may see ...",
+        "W0000 00:00:1796151904.178343    2252 tf_tfl_flatbuffer_helpers.cc:365] Ignored output_format.",
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "2026-12-01 19:02:18.711728: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to "
+        "register cuFFT factory: Attempting to register factory for plugin cuFFT when one has already been registered",
+        "E0000 00:00:1796151738.769686   31800 cuda_dnn.cc:8579] Unable to register cuDNN factory: Attempting to "
+        "register factory for plugin cuDNN when one has already been registered",
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    ]:
+        assert _log_noise(line + "\n"), line
+    for line in [
+        "E0000 00:00:1796150105.264107   14777 executor.cc:52] something failed",
+        "F0000 00:00:1796150105.264107   14777 op_kernel.cc:9] Check failed: x == y",
+        "Traceback (most recent call last):",
+        "/usr/lib/python3/site-packages/keras/src/a.py:74: UserWarning: something",
+    ]:
+        assert not _log_noise(line + "\n"), line
+    no_gpu = "E0000 00:00:1796150105.264107   14777 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error"
+    assert _log_noise(no_gpu) == (not os.path.exists("/proc/driver/nvidia/version"))  # kept where a driver is
 
 
 # -- without TensorFlow ---------------------------------------------------------------------------
@@ -61,9 +100,23 @@ def _best_of_3(*args):
     return best, proc
 
 
+def _assert_at_once(seconds, what):
+    """Under a second; on a machine so busy that Python alone takes long to start, within half a
+    second of a bare `python -c pass` (best of 3)."""
+    if seconds < 1.0:
+        return
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    bare = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True, timeout=60)
+        bare = min(bare, time.perf_counter() - start)
+    assert seconds < bare + 0.5, f"{what} took {seconds:.2f} s, python -c pass {bare:.2f} s"
+
+
 def test_help_lists_the_commands_at_once():
     seconds, proc = _best_of_3("--help")
-    assert seconds < 1.0, f"draw-tf --help took {seconds:.2f} s"
+    _assert_at_once(seconds, "draw-tf --help")
     for command in COMMANDS:  # one line each: name and description
         assert re.search(rf"^\s+{command}\s+\S", proc.stdout, re.M) or re.search(
             rf"^\s+{command}\n\s+\S", proc.stdout, re.M
@@ -75,7 +128,7 @@ def test_help_lists_the_commands_at_once():
 
 def test_command_help_lists_its_flags_only():
     seconds, proc = _best_of_3("train", "--help")
-    assert seconds < 1.0, f"draw-tf train --help took {seconds:.2f} s"
+    _assert_at_once(seconds, "draw-tf train --help")
     flags = set(re.findall(r"^  (--\w+)", proc.stdout, re.M))
     assert {"--preset", "--set", "--dataset", "--model_dir", "--epochs", "--batch_size", "--learning_rate",
             "--lr_decay", "--jit_compile", "--jit_loss", "--strategy", "--seed", "--save_every_steps"} <= flags
@@ -200,6 +253,14 @@ def test_only_draw_tf_input_errors_lose_their_traceback(monkeypatch, capsys):
     monkeypatch.setitem(cli._RUN, "sample", lambda args: 1 / 0)  # unexpected: the traceback stays
     with pytest.raises(ZeroDivisionError):
         cli.main(["sample"])
+    capsys.readouterr()
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._RUN, "train", interrupted)  # Ctrl-C: a line saying how to resume, status 130
+    assert cli.main(["train"]) == 130
+    assert capsys.readouterr().err == "\ndraw-tf train: interrupted (the same command resumes from the last checkpoint)\n"
 
 
 # -- with TensorFlow: tiny models -----------------------------------------------------------------
@@ -211,7 +272,7 @@ def test_train_resume_evaluate_sample(tmp_path):
     model_dir = str(tmp_path / "run")
     train = ("train", f"--model_dir={model_dir}", TINY, "--steps_per_epoch=2", "--batch_size=20")
     out = run_cli(*train, "--epochs=1")
-    assert_no_log_noise(out)
+    assert_no_log_noise(out, training=True)
     assert re.search(r"^2/2 - .*loss: .*val_loss: ", out.stdout, re.M)  # one line per epoch when not on a terminal
     summary = _last_json(out.stdout)
     assert np.isfinite(summary["loss"]) and np.isfinite(summary["val_loss"])
