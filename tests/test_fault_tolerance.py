@@ -21,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # size. Epochs of 60 steps leave the killer time to act before the first epoch ends.
 SMALL = dict(time_steps=4, encoder_size=32, decoder_size=32, z_size=8)
 STEPS_PER_EPOCH, SAVE_EVERY = 60, 5
+TIMEOUT = 900  # seconds one training process may take (a hang fails the test instead of blocking the run)
 ARGS = [
     "train", "--preset=quick", "--set=" + ",".join(f"{k}={v}" for k, v in SMALL.items()), "--epochs=2",
     f"--steps_per_epoch={STEPS_PER_EPOCH}", "--batch_size=20", f"--save_every_steps={SAVE_EVERY}",
@@ -41,27 +42,35 @@ def _latest_step(model_dir):
 
 
 def test_sigkill_mid_epoch_resumes_where_it_was(tmp_path):
-    reference = str(tmp_path / "uninterrupted")
-    subprocess.run(_train_cmd(reference), env=_env(), cwd=REPO, check=True, capture_output=True, timeout=600)
-
-    killed = str(tmp_path / "killed")
-    proc = subprocess.Popen(_train_cmd(killed), env=_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reference, killed = str(tmp_path / "uninterrupted"), str(tmp_path / "killed")
+    # The uninterrupted run trains beside the run that is killed and resumed: they share nothing.
+    log = open(tmp_path / "uninterrupted.log", "w+")
+    uninterrupted = subprocess.Popen(_train_cmd(reference), env=_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(_train_cmd(killed), env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 600
+        deadline = time.time() + TIMEOUT
         while (_latest_step(killed) or 0) < SAVE_EVERY:  # the first mid-epoch checkpoint
             assert proc.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
-    finally:
         proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    saved = _latest_step(killed)
-    assert SAVE_EVERY <= saved < STEPS_PER_EPOCH and saved % SAVE_EVERY == 0, saved  # killed inside the first epoch
+        assert proc.returncode == -signal.SIGKILL
+        saved = _latest_step(killed)
+        assert SAVE_EVERY <= saved < STEPS_PER_EPOCH and saved % SAVE_EVERY == 0, saved  # killed inside the first epoch
 
-    resumed = subprocess.run(_train_cmd(killed), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    match = re.search(r"Resuming from \S+ \(epoch (\d+), step (\d+)\)", resumed.stdout)
-    assert match and (int(match[1]), int(match[2])) == (0, saved), resumed.stdout[-2000:]
+        resumed = subprocess.run(_train_cmd(killed), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        match = re.search(r"Resuming from \S+ \(epoch (\d+), step (\d+)\)", resumed.stdout)
+        assert match and (int(match[1]), int(match[2])) == (0, saved), resumed.stdout[-2000:]
+        uninterrupted.wait(timeout=TIMEOUT)
+        log.seek(0)
+        assert uninterrupted.returncode == 0, log.read()[-3000:]
+    finally:
+        for p in (proc, uninterrupted):  # never leave a training process behind
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        log.close()
 
     a, b = training.load_model(reference), training.load_model(killed)
     assert _latest_step(killed) == _latest_step(reference) == 2 * STEPS_PER_EPOCH  # every step once: none lost, none repeated
