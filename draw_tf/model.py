@@ -216,8 +216,6 @@ class Draw(keras.Model):
         """The posterior noise of this training step. With a `seed` it depends on (seed, the
         optimizer's step count) alone, so resumed training is exact; without, it comes from the
         seed generator."""
-        if self.seed is None:
-            return self._replica_noise(batch_size)
         return noise_lib.replica_noise(
             self.config, self.seed_generator, batch_size, step=self.optimizer.iterations, key=self.seed
         )

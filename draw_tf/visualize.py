@@ -240,8 +240,8 @@ class TensorBoardImages(keras.callbacks.Callback):
         steps = np.unique(np.linspace(0, len(canvases) - 1, min(8, len(canvases))).round().astype(int))
         pictures["drawing"] = image_grid(canvases[steps], columns=len(steps), scale=2)
         if self.images is not None:
-            # Fixed posterior noise: comparable across epochs, and the model's noise generator (which
-            # training draws from) is left alone, so a resumed run trains exactly like an uninterrupted one.
+            # Fixed posterior noise: reconstructions comparable across epochs, and the model's seed
+            # generator (validation's noise) is left alone.
             noise = self.model.prior_noise(len(self.images), seed=self.seed)
             pictures["reconstructions"] = reconstruction_grid(
                 self.images, self.model.reconstruct(self.images, noise=noise)["images"]
