@@ -365,8 +365,6 @@ def _without_log_noise():
 def _load_tensorflow():
     """Imports TensorFlow with its INFO and WARNING logs off: C++ (TF_CPP_MIN_LOG_LEVEL, set in
     main, and the start-up lines) and Python (absl and the `tensorflow` logger at ERROR)."""
-    import warnings
-
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.ERROR)
@@ -375,9 +373,6 @@ def _load_tensorflow():
 
         tf.config.list_physical_devices()  # the GPU probe, before any device is configured
     tf.get_logger().setLevel("ERROR")
-    # Keras warns on every fit of a tf.data pipeline that its default shuffle=True is ignored
-    # (training.py's fit could pass shuffle=False: the training stream is shuffled already).
-    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored", category=UserWarning)
 
 
 def _check_model_source(args):

@@ -370,6 +370,7 @@ def train(
             steps_per_epoch=steps_per_epoch - first_step,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=False,  # the stream is shuffled already (by seed and position, so resumption is exact)
         )
         for key, values in result.history.items():
             history.setdefault(key, []).extend(values)
