@@ -115,7 +115,7 @@ def _check_positive_int(name, value, minimum=1):
 class AttentionWindow(keras.layers.Layer):
     """The linear map of h_dec to the five attention parameters (eq. 21), decoded to pixels."""
 
-    def __init__(self, grid_size, image_height, image_width, initial_bias=None, **kwargs):
+    def __init__(self, grid_size, image_height, image_width, initial_bias=None, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         for name, value in (("grid_size", grid_size), ("image_height", image_height), ("image_width", image_width)):
             _check_positive_int(name, value)
@@ -129,7 +129,10 @@ class AttentionWindow(keras.layers.Layer):
         self.image_width = image_width
         self.initial_bias = None if initial_bias is None else [float(b) for b in initial_bias]
         bias_init = "zeros" if initial_bias is None else keras.initializers.Constant(self.initial_bias)
-        self.dense = keras.layers.Dense(NUM_WINDOW_PARAMS, bias_initializer=bias_init, name="params")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.dense = keras.layers.Dense(
+            NUM_WINDOW_PARAMS, kernel_initializer=self.kernel_initializer, bias_initializer=bias_init, name="params"
+        )
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -147,6 +150,7 @@ class AttentionWindow(keras.layers.Layer):
             image_height=self.image_height,
             image_width=self.image_width,
             initial_bias=self.initial_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
         )
         return config
 

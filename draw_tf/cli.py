@@ -556,7 +556,6 @@ def _train_classifier(args):
         steps_per_epoch=args.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,
     )
-    result.pop("history")
     result["model_dir"] = args.model_dir
     print(json.dumps(result, indent=2))
 

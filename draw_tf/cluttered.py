@@ -1,14 +1,17 @@
 """Training and evaluating classifiers on 100x100 cluttered MNIST (`draw-tf train_classifier`).
 
 Training scenes are made anew every epoch from the training digits (a fresh position and fresh
-clutter for each digit, fixed by the seed and the epoch); the held-out scenes are made once, with
-their own seed, from held-out digits only.
+clutter for each digit, fixed by the seed and the epoch); the validation scenes (held-out training
+digits, for choosing the epoch) and the test scenes (the 10,000 test digits, for the reported
+error) are made once, each split with its own seed, from that split's digits only.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -19,7 +22,10 @@ from draw_tf.files import atomic_path
 from draw_tf.training import write_json_atomic
 
 KINDS = ("draw", "baseline")
-HELD_OUT_SEED = 10_007  # the held-out scenes' seed, apart from any training seed
+# The held-out scenes' seeds, apart from any training seed: one scene per digit, made once.
+SCENE_SEEDS = {"validation": 10_007, "test": 20_011}
+LOG_FILE = "training_log.csv"
+BEST_WEIGHTS = "best.weights.h5"  # the epoch with the lowest validation error so far
 
 
 class ClutteredScenes(keras.utils.PyDataset):
@@ -85,22 +91,57 @@ def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0):
 
 
 def held_out_scenes(data_dir=None, split="validation", size=100, limit=None):
-    """(images float32 [n, size, size, 1] in [0, 1], labels) of the held-out digits, made once."""
+    """(images float32 [n, size, size, 1] in [0, 1], labels) of the `validation` or `test` digits,
+    one scene per digit, made once with that split's own seed."""
     digits, labels = mnist_scenes.mnist_digits(split, data_dir)
     if limit:
         digits, labels = digits[:limit], labels[:limit]
-    images, labels = mnist_scenes.cluttered_scenes(digits, labels, size=size, seed=HELD_OUT_SEED)
+    images, labels = mnist_scenes.cluttered_scenes(digits, labels, size=size, seed=SCENE_SEEDS[split])
     return images.astype(np.float32) / 255.0, labels
+
+
+def has_test_split(data_dir=None):
+    """Whether `data_dir` holds the test digits apart from the training digits (the full MNIST)."""
+    try:
+        mnist_scenes.mnist_digits("test", data_dir)
+    except ValueError:
+        return False
+    return True
+
+
+def read_log(model_dir):
+    """The per-epoch rows of `model_dir/training_log.csv` (the last row of each epoch, as floats)."""
+    path = os.path.join(model_dir, LOG_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = {int(row["epoch"]): {k: float(v) for k, v in row.items()} for row in csv.DictReader(f)}
+    return [rows[e] for e in sorted(rows)]
+
+
+class _EpochSeconds(keras.callbacks.Callback):
+    """Adds `wall_seconds` (this epoch's, validation included) to the logs the next callbacks see."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["wall_seconds"] = time.time() - self.start
 
 
 def train_classifier(
     model_dir, kind="draw", preset="cluttered_mnist", data_dir=None, epochs=10, batch_size=64,
     learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None,
 ):
-    """Trains `kind` (draw or baseline) on fresh cluttered scenes of the training digits; resumes
-    from `model_dir/backup` (Keras BackupAndRestore, kept after the last epoch) after an
-    interruption or with more `epochs`. Writes `config.json`, `model.keras`, `result.json`
-    (held-out error) and, for draw, `glimpses.gif`. Returns the result dict."""
+    """Trains `kind` (draw or baseline) on fresh cluttered scenes of the `train` digits and
+    validates every epoch on scenes of the `validation` digits (held-out training digits); the
+    weights of the epoch with the lowest validation error are kept and, with the full MNIST,
+    evaluated on scenes of the 10,000 `test` digits (the paper's protocol). Resumes from
+    `model_dir/backup` (Keras BackupAndRestore, kept after the last epoch) after an interruption or
+    with more `epochs`. Writes `config.json`, `training_log.csv` (per epoch: loss, accuracy,
+    val_loss, val_accuracy, wall_seconds), `model.keras` (the selected weights), `result.json` and,
+    for draw, `glimpses.gif`. Returns the result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
@@ -118,24 +159,45 @@ def train_classifier(
                 f"{described}); pick another model_dir."
             )
     digits, labels = mnist_scenes.mnist_digits("train", data_dir)  # fails before anything is written
-    test_x, test_y = held_out_scenes(data_dir, size=config.image_height, limit=held_out_limit)
+    size = config.image_height
+    val_x, val_y = held_out_scenes(data_dir, "validation", size=size, limit=held_out_limit)
+    test = held_out_scenes(data_dir, "test", size=size, limit=held_out_limit) if has_test_split(data_dir) else None
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
     model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
-    train_data = ClutteredScenes(digits, labels, batch_size, config.image_height, seed, steps=steps_per_epoch)
-    # The backup is kept after the last epoch, so a later run with more --epochs continues from it.
-    backup = keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), delete_checkpoint=False)
-    history = model.fit(
+    train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
+    earlier = read_log(model_dir)
+    best_path = os.path.join(model_dir, BEST_WEIGHTS)
+    callbacks = [
+        train_data.callback(),
+        _EpochSeconds(),
+        # the lowest validation error so far, also across resumed runs (from the log)
+        keras.callbacks.ModelCheckpoint(
+            best_path, monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True,
+            initial_value_threshold=max((r["val_accuracy"] for r in earlier), default=None)
+            if os.path.exists(best_path) else None,
+        ),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, LOG_FILE), append=True),
+        # kept after the last epoch, so a later run with more --epochs continues from it
+        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), delete_checkpoint=False),
+    ]
+    model.fit(
         train_data, epochs=epochs, verbose=verbose, shuffle=False,
-        validation_data=(test_x, test_y), validation_batch_size=200,
-        callbacks=[train_data.callback(), backup],
+        validation_data=(val_x, val_y), validation_batch_size=200, callbacks=callbacks,
     )
-    loss, accuracy = model.evaluate(test_x, test_y, batch_size=200, verbose=0)
+    log = read_log(model_dir)
+    final = _errors(model, (val_x, val_y), test)
+    if os.path.exists(best_path):
+        model.load_weights(best_path)
+    best_epoch = max(log, key=lambda r: r["val_accuracy"])["epoch"] + 1 if log else epochs
+    selected = _errors(model, (val_x, val_y), test)
     result = dict(
-        described, epochs=epochs, train_digits=int(len(digits)), held_out_scenes=int(len(test_y)),
-        held_out_loss=float(loss), held_out_error=float(1.0 - accuracy), parameters=int(model.count_params()),
-        history={k: [float(v) for v in vs] for k, vs in history.history.items()},  # this run's epochs only
+        described, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+        train_digits=int(len(digits)), validation_scenes=int(len(val_y)), test_scenes=int(len(test[1])) if test else 0,
+        selected_epoch=int(best_epoch), validation_error=selected["validation"], test_error=selected.get("test"),
+        final_validation_error=final["validation"], final_test_error=final.get("test"),
+        parameters=int(model.count_params()), train_seconds=float(sum(r.get("wall_seconds", 0.0) for r in log)),
     )
     with atomic_path(os.path.join(model_dir, "model.keras"), suffix=".keras") as tmp:
         model.save(tmp)
@@ -144,7 +206,17 @@ def train_classifier(
         from draw_tf.classifier import glimpse_frames
         from draw_tf.visualize import save_gif, tile_frames
 
-        frames = np.stack([glimpse_frames(model, test_x[i], scale=2) for i in range(min(4, len(test_x)))])
+        shown = (test or (val_x, val_y))[0]
+        frames = np.stack([glimpse_frames(model, shown[i], scale=2) for i in range(min(4, len(shown)))])
         save_gif(os.path.join(model_dir, "glimpses.gif"), tile_frames(frames, columns=4), duration_ms=400)
     return result
 
+
+def _errors(model, validation, test):
+    """{"validation": error, "test": error (when there is a test set)} of `model` as it is now."""
+    out = {}
+    for name, data in (("validation", validation), ("test", test)):
+        if data is not None:
+            _, accuracy = model.evaluate(*data, batch_size=200, verbose=0)
+            out[name] = float(1.0 - accuracy)
+    return out

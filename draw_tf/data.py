@@ -87,6 +87,17 @@ def _two_digit_images(split, data_dir):
     return tf.data.Dataset.from_tensor_slices(scenes).map(lambda x: tf.cast(x, tf.float32) / 255.0)
 
 
+def _mnist_images(split, data_dir):
+    """Grey-level MNIST digits of `split` in [0, 1]: from the IDX files in `data_dir` (or its
+    mnist/ folder), else from tfds `mnist` prepared there. Both give the same splits: `train` the
+    first 55,000 training digits, `validation` the last 5,000, `test` the 10,000 test digits
+    (see draw_tf.mnist_scenes.mnist_digits)."""
+    from draw_tf import mnist_scenes
+
+    digits, _ = mnist_scenes.mnist_digits(split, data_dir)
+    return tf.data.Dataset.from_tensor_slices(digits[..., None]).map(lambda x: tf.cast(x, tf.float32) / 255.0)
+
+
 def npz_images(path, split):
     """uint8 images [n, H, W, C] of `split` from an .npz file of your own data, which holds one
     array per split (`train`, and `validation` or `test`) of 8-bit values."""
@@ -124,8 +135,7 @@ def _raw_images(name, split, data_dir):
         ds = _tfds_load(name, split, data_dir)
         return ds.map(lambda ex: tf.cast(ex["image"], tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
     if name == "mnist":
-        ds = _tfds_load(name, split, data_dir)
-        return ds.map(lambda ex: tf.cast(ex["image"], tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+        return _mnist_images(split, data_dir)
     raise ValueError(f"Unknown dataset {name!r}; expected one of {list(DATASETS)}.")
 
 

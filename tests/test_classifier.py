@@ -56,6 +56,31 @@ def test_first_glimpse_sees_the_whole_image_at_low_resolution():
     assert 11 * delta > 80  # the 12 filter centres span most of the 100 pixels
 
 
+def test_window_rate_keeps_the_first_windows_and_scales_how_far_an_adam_step_moves_them():
+    """window_rate r computes eq. 21 as (r h) W + b with W 1/r larger: the same windows at the start,
+    but Adam's step on W (about the learning rate per weight, whatever the gradient) moves them r
+    times as far."""
+    x = np.random.default_rng(0).random((4, 16, 16, 1)).astype(np.float32)
+    y = np.arange(4)
+    windows, moves = {}, {}
+    for rate in (1.0, 0.1):
+        keras.utils.set_random_seed(0)
+        model = DrawClassifier(TINY.replace(window_rate=rate))
+        windows[rate] = model(x, return_glimpses=True)["windows"].numpy()
+        kernel = model.window.dense.kernel
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True)
+        # (an epsilon far below the gradients, so Adam's first step is lr * sign(gradient) for both)
+        keras.optimizers.Adam(1e-3, epsilon=1e-12).apply_gradients([(tape.gradient(loss, kernel), kernel)])
+        # the second glimpse's window: a linear function of the kernel (later ones also see moved glimpses)
+        moves[rate] = model(x, return_glimpses=True)["windows"].numpy()[:, 1, :2] - windows[rate][:, 1, :2]
+    np.testing.assert_allclose(windows[0.1], windows[1.0], rtol=1e-5, atol=1e-5)
+    assert np.abs(moves[1.0]).max() > 1e-3  # the first step moves the windows
+    np.testing.assert_allclose(moves[0.1], 0.1 * moves[1.0], rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match=r"window_rate must be in \(0, 1\], received 0"):
+        TINY.replace(window_rate=0)
+
+
 @pytest.mark.parametrize("kind", ["draw", "baseline"])
 def test_classifiers_learn_where_the_blob_is(kind):
     keras.utils.set_random_seed(1)
@@ -112,13 +137,13 @@ def test_cluttered_scenes_depend_on_the_epoch_alone_and_follow_fit():
 
 def test_train_classifier_cli(tmp_path):
     """`draw-tf train_classifier` on 100x100 cluttered scenes of (synthetic) MNIST IDX files, as a
-    user runs it with the offline files; then the baseline (in process), and a mismatched re-run."""
+    user runs it with the offline files; then a mismatched re-run, and a resumed one."""
     from test_cli import run_cli
 
     from draw_tf import cluttered
 
     data_dir = str(tmp_path / "mnist")
-    write_mnist_dir(data_dir, n=40)
+    write_mnist_dir(data_dir, n=40)  # test digits only: 32 train, 8 validation, no test split
     model_dir = str(tmp_path / "cluttered")
     args = (
         "train_classifier", f"--model_dir={model_dir}", f"--data_dir={data_dir}", "--epochs=2", "--batch_size=8",
@@ -126,15 +151,38 @@ def test_train_classifier_cli(tmp_path):
     )
     out = run_cli(*args)
     result = json.loads(out.stdout[out.stdout.index("{\n"):])
-    assert result["train_digits"] == 32 and result["held_out_scenes"] == 8
-    assert 0.0 <= result["held_out_error"] <= 1.0 and result["config"]["time_steps"] == 2
+    assert result["train_digits"] == 32 and result["validation_scenes"] == 8 and result["test_scenes"] == 0
+    assert result["test_error"] is None and result["config"]["time_steps"] == 2
+    log = cluttered.read_log(model_dir)
+    assert [r["epoch"] for r in log] == [0, 1] and all(r["wall_seconds"] > 0 for r in log)
+    # the selected epoch is the one with the lowest validation error, and model.keras holds its weights
+    best = max(log, key=lambda r: r["val_accuracy"])
+    assert result["selected_epoch"] == best["epoch"] + 1
+    assert result["validation_error"] == pytest.approx(1.0 - best["val_accuracy"], abs=1e-6)
     with open(os.path.join(model_dir, "result.json")) as f:
-        assert json.load(f)["held_out_error"] == result["held_out_error"]
+        assert json.load(f)["validation_error"] == result["validation_error"]
     assert os.path.exists(os.path.join(model_dir, "glimpses.gif"))
     loaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
-    assert loaded(tf.zeros([1, 100, 100, 1])).shape == (1, 10)
+    val_x, val_y = cluttered.held_out_scenes(data_dir, "validation")
+    assert np.mean(np.argmax(loaded.predict(val_x, verbose=0), -1) != val_y) == pytest.approx(result["validation_error"])
     with pytest.raises(ValueError, match="holds a classifier with another configuration"):
         cluttered.train_classifier(model_dir, "draw", data_dir=data_dir, overrides={"time_steps": 3})
+    # more epochs continue the run: the log gets epoch 2, the earlier rows stay
+    cluttered.train_classifier(model_dir, "draw", data_dir=data_dir, epochs=3, batch_size=8, verbose=0,
+                               overrides={"time_steps": 2, "lstm_size": 32})
+    assert [r["epoch"] for r in cluttered.read_log(model_dir)] == [0, 1, 2]
 
+
+def test_full_mnist_gives_a_test_error_apart_from_validation(tmp_path, monkeypatch):
+    from draw_tf import cluttered, mnist_scenes
+
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=50, with_train=True)
+    monkeypatch.setattr(mnist_scenes, "FULL_TRAIN_SIZE", 40)  # 40 train, 10 validation, 50 test digits
     result = cluttered.train_classifier(str(tmp_path / "baseline"), "baseline", data_dir=data_dir, epochs=1, batch_size=8, verbose=0)
     assert result["kind"] == "baseline" and result["config"] == {"image_shape": [100, 100, 1], "num_classes": 10}
+    assert (result["train_digits"], result["validation_scenes"], result["test_scenes"]) == (40, 10, 50)
+    assert 0.0 <= result["test_error"] <= 1.0
+    test_x, test_y = cluttered.held_out_scenes(data_dir, "test")
+    val_x, _ = cluttered.held_out_scenes(data_dir, "validation")
+    assert not np.array_equal(test_x[:10], val_x)  # their own digits and seed

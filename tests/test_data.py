@@ -1,10 +1,14 @@
 """Input pipelines: dtype, shape, value range, determinism; the real binarized MNIST when available."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from draw_tf import data
+
+SHARED_MNIST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "mnist")
 
 
 def _first_batches(ds, n=2):
@@ -143,3 +147,32 @@ def test_two_digit_mnist_pipeline(tmp_path):
     np.testing.assert_array_equal(first, again)
     val = next(iter(data.make_dataset("two_digit_mnist", "validation", 8, str(tmp_path), shuffle=False)))
     assert val.shape == (6, 60, 60, 1)  # one scene per held-out digit (6 of the 30)
+
+
+def test_mnist_reads_the_idx_files_and_binarizes_them_afresh_each_pass(tmp_path):
+    from test_mnist_scenes import write_mnist_dir
+
+    write_mnist_dir(str(tmp_path), n=40, with_train=True)  # no tfds `mnist` here: the IDX files are read
+    stream = data.TrainingStream("mnist", 40, str(tmp_path), seed=2, image_shape=(28, 28, 1))
+    assert stream.count == 40  # all 40 training digits (fewer than the 55,000 that make `train`)
+    first, second = (b.numpy() for b in stream.dataset().take(2))
+    assert first.shape == (40, 28, 28, 1) and set(np.unique(first)) <= {0.0, 1.0}
+    # each digit is a 10x10 square of grey level 100 + i: about (100 + i) / 255 of its 100 pixels on
+    expected = sum((100 + i) / 255 * 100 for i in range(40))
+    assert abs(first.sum() - expected) < 0.05 * expected
+    assert not np.array_equal(np.sort(first.sum(axis=(1, 2, 3))), np.sort(second.sum(axis=(1, 2, 3))))
+    with pytest.raises(ValueError, match=r"splits \['train', 'validation', 'test'\], received split='valid'"):
+        data.make_dataset("mnist", "valid", 8, str(tmp_path))
+
+
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(SHARED_MNIST, "train-images-idx3-ubyte.gz")),
+    reason="the MNIST IDX files are not in ../shared/data/mnist",
+)
+def test_mnist_from_the_real_idx_files():
+    held_out = np.concatenate([b.numpy() for b in data.make_dataset("mnist", "validation", 1000, SHARED_MNIST, shuffle=False)])
+    assert held_out.shape == (5000, 28, 28, 1) and set(np.unique(held_out)) == {0.0, 1.0}
+    # Bernoulli(grey / 255) pixels: about 13% on (the grey-level mean is 33.3 / 255)
+    assert 0.12 < held_out.mean() < 0.14
+    test = data.make_dataset("mnist", "test", 1000, SHARED_MNIST, shuffle=False)
+    assert sum(int(b.shape[0]) for b in test) == 10000
