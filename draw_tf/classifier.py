@@ -38,7 +38,9 @@ class ClassifierConfig:
         1 / window_rate times larger: the same function at the start, but Adam, which moves every
         weight by about the learning rate per step whatever its gradient, then moves the window
         window_rate times as far. With a plain map (1.0) one step can move a window centre by up to
-        learning_rate * lstm_size * (A + 1) / 2 pixels (13 px at 1e-3 on 100x100 with 256 units).
+        learning_rate * lstm_size * (A + 1) / 2 pixels (13 px at 1e-3 on 100x100 with 256 units):
+        on cluttered MNIST at 1e-3 the windows then drift off the image within a few hundred steps
+        and training stalls; 1/16 keeps them on it (benchmarks/window_dynamics.py).
     """
 
     image_height: int = 100
@@ -49,7 +51,7 @@ class ClassifierConfig:
     read_size: int = 12
     num_classes: int = 10
     attention_init_span: float = 1.0
-    window_rate: float = 1.0
+    window_rate: float = 0.0625
 
     def __post_init__(self):
         for name in ("image_height", "image_width", "channels", "time_steps", "lstm_size", "read_size"):
@@ -160,6 +162,9 @@ class DrawClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        inner = config.get("config")
+        if isinstance(inner, dict) and "window_rate" not in inner:  # saved before window_rate: a plain map
+            config = {**config, "config": {**inner, "window_rate": 1.0}}
         return cls(**config)
 
 

@@ -79,6 +79,11 @@ def test_window_rate_keeps_the_first_windows_and_scales_how_far_an_adam_step_mov
     np.testing.assert_allclose(moves[0.1], 0.1 * moves[1.0], rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match=r"window_rate must be in \(0, 1\], received 0"):
         TINY.replace(window_rate=0)
+    # a classifier saved before window_rate existed had a plain map: it loads as one
+    saved = DrawClassifier(TINY).get_config()
+    del saved["config"]["window_rate"]
+    assert DrawClassifier.from_config(saved).config.window_rate == 1.0
+    assert ClassifierConfig().window_rate == 0.0625  # the preset's, from benchmarks/window_dynamics.py
 
 
 @pytest.mark.parametrize("kind", ["draw", "baseline"])

@@ -266,6 +266,7 @@ def test_only_draw_tf_input_errors_lose_their_traceback(monkeypatch, capsys):
 # -- with TensorFlow: tiny models -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_resume_evaluate_sample(tmp_path):
     from PIL import Image
 
@@ -295,6 +296,7 @@ def test_train_resume_evaluate_sample(tmp_path):
     assert image.size == (4 * 57 + 1, 4 * 57 + 1)  # 4x4 tiles of 28 px at scale 2 plus 1 px borders
 
 
+@pytest.mark.slow
 def test_cli_errors_are_clear(tmp_path):
     model_dir = str(tmp_path / "run")
     run_cli("train", f"--model_dir={model_dir}", TINY, "--epochs=1", "--steps_per_epoch=1", "--batch_size=10")
@@ -307,6 +309,7 @@ def test_cli_errors_are_clear(tmp_path):
     assert_one_line_error(out, "evaluate", "Dataset file 'nope.npz' does not exist")
 
 
+@pytest.mark.slow
 def test_export_commands(tmp_path):
     model_dir = str(tmp_path / "run")
     small = "--set=time_steps=2,encoder_size=32,decoder_size=32,z_size=4"  # LSTM kernels large enough for int8
@@ -344,6 +347,7 @@ def test_export_commands(tmp_path):
     assert {name: os.path.getmtime(os.path.join(tflite, name)) for name in os.listdir(tflite)} == before
 
 
+@pytest.mark.slow
 def test_pretrained_models_from_the_command_line(tmp_path):
     """--pretrained=NAME instead of --model_dir; the outputs default to the current directory."""
     from draw_tf import pretrained_models
@@ -367,6 +371,7 @@ def test_pretrained_models_from_the_command_line(tmp_path):
     assert not os.path.exists(tmp_path / "tflite")
 
 
+@pytest.mark.slow
 def test_two_digit_mnist_train_sample_evaluate(tmp_path):
     """The mnist_two_digit preset on 60x60 two-digit scenes of MNIST IDX files (synthetic digits here,
     ../shared/data/mnist for a real run), made smaller with --set."""
@@ -396,6 +401,7 @@ def test_two_digit_mnist_train_sample_evaluate(tmp_path):
     assert result["num_images"] == 6 and np.isfinite(result["negative_elbo"])  # one scene per held-out digit
 
 
+@pytest.mark.slow
 def test_colour_preset_on_your_own_npz_images(tmp_path):
     """cifar10_logistic (colour, discretized logistic) from the CLI on 8-bit images in an .npz file:
     train, evaluate in bits per dimension; then a colour sample grid."""

@@ -77,6 +77,7 @@ def single_and_mirrored(tmp_path_factory):
     return {name: (losses[name], dirs[name]) for name in dirs}
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_one_device(single_and_mirrored):
     _assert_same_training(*single_and_mirrored["single"], *single_and_mirrored["mirrored"])
 
@@ -91,6 +92,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_two_processes_match_one_device(single_and_mirrored, tmp_path):
     single_loss, single_dir = single_and_mirrored["single"]
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]

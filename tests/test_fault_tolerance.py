@@ -41,6 +41,7 @@ def _latest_step(model_dir):
     return None if path is None else int(path.rsplit("-", 1)[1])
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_where_it_was(tmp_path):
     reference, killed = str(tmp_path / "uninterrupted"), str(tmp_path / "killed")
     # The uninterrupted run trains beside the run that is killed and resumed: they share nothing.

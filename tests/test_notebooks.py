@@ -64,6 +64,7 @@ def executed(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_top_to_bottom(executed, name):
     nb, error, path = executed[name]

@@ -84,6 +84,7 @@ def test_the_wheel_carries_the_weights(tmp_path):
         assert f"draw_tf/assets/pretrained/mnist/{name}" in names, name
 
 
+@pytest.mark.slow
 def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
     """ship() a run, load it as a pretrained model (same weights), then restore_run() it into a new
     model_dir that draw-tf train continues at the next epoch."""

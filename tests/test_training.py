@@ -11,6 +11,7 @@ from draw_tf import Draw, data, get_preset
 SMALL = dict(time_steps=2, encoder_size=16, decoder_size=16, z_size=4)
 
 
+@pytest.mark.slow
 def test_few_hundred_steps_beat_the_marginal_baseline(shared_tfds_dir):
     keras.utils.set_random_seed(0)
     model = Draw(get_preset("quick"), seed=0)
@@ -25,6 +26,7 @@ def test_few_hundred_steps_beat_the_marginal_baseline(shared_tfds_dir):
     assert result["loss"] == pytest.approx(result["reconstruction"] + result["kl"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_learning_rate_decays_per_epoch_and_resumes(tmp_path):
     from draw_tf import training
 

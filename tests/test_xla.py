@@ -32,6 +32,7 @@ def test_whole_train_step_compiles_with_keras_jit_compile(tiny_config):
         assert np.isfinite(last) and last < first
 
 
+@pytest.mark.slow
 def test_jit_loss_under_fit_with_an_unknown_batch_dimension(tiny_config):
     # tf.data batches have a static batch dimension of None; the XLA-compiled gradient of the
     # T-step loop must not depend on it (grey images read x and x_hat as two channels).
