@@ -380,7 +380,7 @@ def _check_model_source(args):
     if args.pretrained is not None:
         from draw_tf import pretrained_models  # plain Python until a model is loaded
 
-        names = pretrained_models.available()
+        names = pretrained_models.available("generator")  # every command with --pretrained samples or encodes
         if args.pretrained not in names:
             raise UsageError(
                 f"--pretrained: unknown pretrained model {args.pretrained!r}; available: {', '.join(names) or 'none'}."

@@ -24,6 +24,7 @@ from draw_tf.training import write_json_atomic
 KINDS = ("draw", "baseline")
 # The held-out scenes' seeds, apart from any training seed: one scene per digit, made once.
 SCENE_SEEDS = {"validation": 10_007, "test": 20_011}
+CONFIG_FILE = "config.json"  # kind, preset and the classifier's config
 LOG_FILE = "training_log.csv"
 BEST_WEIGHTS = "best.weights.h5"  # the epoch with the lowest validation error so far
 
@@ -149,7 +150,7 @@ def train_classifier(
     config = get_classifier_preset(preset, **(overrides or {}))
     described = {"kind": kind, "preset": preset}
     described["config"] = config.to_dict() if kind == "draw" else {"image_shape": list(config.image_shape), "num_classes": config.num_classes}
-    config_path = os.path.join(model_dir, "config.json")
+    config_path = os.path.join(model_dir, CONFIG_FILE)
     if os.path.exists(config_path):
         with open(config_path) as f:
             stored = json.load(f)

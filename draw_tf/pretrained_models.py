@@ -1,13 +1,16 @@
-"""Trained DRAW models shipped inside the package: `draw_tf.pretrained("mnist")`, offline.
+"""Trained models shipped inside the package: `draw_tf.pretrained("mnist")`, offline.
 
 Each model is a folder `draw_tf/assets/pretrained/<name>/` holding
-- `config.json`: the `DrawConfig` fields (under "model") and how it was trained;
+- `config.json`: the `DrawConfig` fields (under "model") and how it was trained, or for a
+  classifier (e.g. "cluttered_mnist") the `train_classifier` run's config (kind, preset, config);
 - `model.weights.h5`: the float32 weights (Keras `save_weights`);
 - `training_log.jsonl`: one JSON line per epoch (see `draw_tf.training.TrainingLog`);
-- `result.json`: the shipped epoch and its validation negative ELBO in nats per image.
+- `result.json`: the shipped epoch and its validation negative ELBO in nats per image, or for a
+  classifier its validation and test errors.
 
 `python -m draw_tf.pretrained_models ship --model_dir=RUN --name=mnist --data_dir=...` ships the
-latest checkpoint of a `draw-tf train` run: every file is written to a temporary name and renamed
+latest checkpoint of a `draw-tf train` run, or the best epoch of a `draw-tf train_classifier` run
+(`--data_dir` then holds the MNIST digits its errors are measured on): every file is written to a temporary name and renamed
 into place, the weights last. `python -m draw_tf.pretrained_models restore --name=mnist
 --model_dir=NEW` turns the shipped model back into a run that `draw-tf train` continues (with a
 fresh Adam), for a long training resumed on another machine.
@@ -25,20 +28,33 @@ LOG_FILE = "training_log.jsonl"
 RESULT_FILE = "result.json"
 
 
-def available():
-    """Names of the pretrained models in this installation, sorted."""
+KINDS = ("generator", "classifier")  # a `Draw` model (draw-tf train), a `DrawClassifier` (train_classifier)
+
+
+def available(kind=None):
+    """Names of the pretrained models in this installation, sorted; with `kind`, of that kind only
+    ("generator": `Draw` models, which sample; "classifier": cluttered-MNIST classifiers)."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}; expected one of {list(KINDS)}.")
     if not os.path.isdir(PRETRAINED_DIR):
         return []
-    return sorted(
+    names = sorted(
         name for name in os.listdir(PRETRAINED_DIR)
         if os.path.isfile(os.path.join(PRETRAINED_DIR, name, WEIGHTS_FILE))
     )
+    return [name for name in names if kind is None or _kind(os.path.join(PRETRAINED_DIR, name)) == kind]
 
 
-def _model_dir(name):
-    names = available()
+def _kind(directory):
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+        return "generator" if "model" in json.load(f) else "classifier"
+
+
+def _model_dir(name, kind=None):
+    names = available(kind)
     if not isinstance(name, str) or name not in names:
-        raise ValueError(f"Unknown pretrained model {name!r}; available: {', '.join(names) or 'none'}.")
+        what = f"pretrained {kind}" if kind else "pretrained model"
+        raise ValueError(f"Unknown {what} {name!r}; available: {', '.join(names) or 'none'}.")
     return os.path.join(PRETRAINED_DIR, name)
 
 
@@ -56,18 +72,24 @@ def training_log(name):
 
 
 def pretrained(name="mnist", seed=None):
-    """A trained `Draw` model from the weights inside the package (no download).
+    """A trained model from the weights inside the package (no download): a `Draw` model (e.g.
+    "mnist") or a `DrawClassifier` (e.g. "cluttered_mnist").
 
-    `seed` seeds the posterior noise of `call`, `reconstruct` and `evaluate`. Raises ValueError
-    naming the available models for an unknown name.
+    `seed` seeds a `Draw` model's posterior noise of `call`, `reconstruct` and `evaluate`. Raises
+    ValueError naming the available models for an unknown name.
     """
-    from draw_tf.config import DrawConfig
-    from draw_tf.model import Draw
-
     directory = _model_dir(name)
     with open(os.path.join(directory, CONFIG_FILE)) as f:
-        config = DrawConfig.from_dict(json.load(f)["model"])
-    model = Draw(config, seed=seed)
+        stored = json.load(f)
+    if "model" in stored:
+        from draw_tf.config import DrawConfig
+        from draw_tf.model import Draw
+
+        model = Draw(DrawConfig.from_dict(stored["model"]), seed=seed)
+    else:
+        from draw_tf.classifier import DrawClassifier
+
+        model = DrawClassifier(stored["config"])
     model.load_weights(os.path.join(directory, WEIGHTS_FILE))
     return model
 
@@ -122,6 +144,61 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     return result
 
 
+def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
+    """Copies the DRAW classifier of the `draw-tf train_classifier` run in `model_dir` into
+    `destination/<name>/`: the weights of its epoch with the lowest validation error so far
+    (`best.weights.h5`), its config, its log (as JSON lines) and a result with that epoch's
+    validation and test errors, measured here on the run's scenes (`data_dir`: the MNIST digits).
+    Works while the run trains or after it was stopped."""
+    import shutil
+
+    from draw_tf import cluttered
+    from draw_tf.classifier import DrawClassifier
+    from draw_tf.files import atomic_path
+    from draw_tf.training import write_json_atomic
+
+    with open(os.path.join(model_dir, CONFIG_FILE)) as f:
+        stored = json.load(f)
+    if stored.get("kind") != "draw":
+        raise ValueError(f"{model_dir!r} holds a {stored.get('kind')!r} classifier; only DRAW classifiers ship.")
+    best = os.path.join(model_dir, cluttered.BEST_WEIGHTS)
+    if not os.path.isfile(best):
+        raise FileNotFoundError(f"{best!r} does not exist: the run has not finished an epoch yet.")
+    log = cluttered.read_log(model_dir)
+    model = DrawClassifier(stored["config"])
+    model.load_weights(best)
+    cluttered.compile_classifier(model)
+    size = model.config.image_height
+    validation = cluttered.held_out_scenes(data_dir, "validation", size=size)
+    test = cluttered.held_out_scenes(data_dir, "test", size=size) if cluttered.has_test_split(data_dir) else None
+    errors = cluttered._errors(model, validation, test)
+    selected = min(log, key=lambda r: (1.0 - r["val_accuracy"], r["epoch"]))
+    if abs((1.0 - selected["val_accuracy"]) - errors["validation"]) > 1.5 / len(validation[1]):  # one scene
+        raise ValueError(
+            f"{best!r} does not hold the log's best epoch (validation error {1.0 - selected['val_accuracy']:.4f} "
+            f"in the log, {errors['validation']:.4f} measured): is the run writing it right now? Try again."
+        )
+    result = {
+        "name": name, "kind": "classifier", "preset": stored["preset"],
+        "epoch": int(selected["epoch"]) + 1, "epochs_trained": len(log),
+        "validation_error": errors["validation"], "test_error": errors.get("test"),
+        "validation_scenes": len(validation[1]), "test_scenes": len(test[1]) if test else 0,
+        "train_hours": round(sum(r.get("wall_seconds", 0.0) for r in log) / 3600.0, 2),
+        "units": "classification error (fraction) on 100x100 cluttered MNIST scenes, one per digit",
+    }
+    target = os.path.join(destination, name)
+    os.makedirs(target, exist_ok=True)
+    write_json_atomic(os.path.join(target, CONFIG_FILE), stored)
+    with atomic_path(os.path.join(target, LOG_FILE), suffix=".jsonl") as tmp:
+        with open(tmp, "w") as f:
+            for row in log:
+                f.write(json.dumps({**row, "epoch": int(row["epoch"]) + 1}) + "\n")  # 1-based, as draw-tf train logs
+    write_json_atomic(os.path.join(target, RESULT_FILE), result)
+    with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
+        shutil.copyfile(best, tmp)
+    return result
+
+
 def restore_run(name, model_dir):
     """Makes `model_dir` a `draw-tf train` run that continues the shipped model `name`: its config,
     its training log, and a checkpoint holding its weights at its last epoch with a FRESH Adam
@@ -152,22 +229,34 @@ def restore_run(name, model_dir):
     return {"model_dir": model_dir, "checkpoint": path, "epoch": log[-1]["epoch"], "optimizer": "fresh Adam"}
 
 
+def _is_classifier_run(model_dir):
+    """Whether `model_dir` is a `draw-tf train_classifier` run (its config.json names a kind)."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        return "kind" in json.load(f)
+
+
 def main(argv=None):
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m draw_tf.pretrained_models", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    ship_cmd = commands.add_parser("ship", help="ship the latest checkpoint of a draw-tf train run")
-    ship_cmd.add_argument("--model_dir", required=True, help="the run's model_dir (draw-tf train --model_dir)")
+    ship_cmd = commands.add_parser(
+        "ship", help="ship the latest checkpoint of a draw-tf train run, or a train_classifier run's best epoch"
+    )
+    ship_cmd.add_argument("--model_dir", required=True, help="the run's model_dir (draw-tf train or train_classifier)")
     ship_cmd.add_argument("--name", required=True, help="the pretrained model's name, e.g. mnist")
     ship_cmd.add_argument("--destination", default=PRETRAINED_DIR, help="default: draw_tf/assets/pretrained")
-    ship_cmd.add_argument("--data_dir", default=None, help="where the run's dataset is (tfds data_dir)")
+    ship_cmd.add_argument("--data_dir", default=None, help="where the run's dataset is (tfds data_dir, or the MNIST IDX files)")
     restore_cmd = commands.add_parser("restore", help="continue a shipped model's training in a new model_dir")
     restore_cmd.add_argument("--name", required=True, help="the shipped model, e.g. mnist")
     restore_cmd.add_argument("--model_dir", required=True, help="a new model_dir for draw-tf train")
     args = parser.parse_args(argv)
     if args.command == "ship":
-        result = ship(args.model_dir, args.name, args.destination, args.data_dir)
+        shipper = ship_classifier if _is_classifier_run(args.model_dir) else ship
+        result = shipper(args.model_dir, args.name, args.destination, args.data_dir)
     else:
         result = restore_run(args.name, args.model_dir)
     print(json.dumps(result, indent=2))

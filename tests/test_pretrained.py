@@ -106,3 +106,31 @@ def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
     training.train(config, str(tmp_path / "continued"), epochs=3, **run)
     log = training.read_training_log(str(tmp_path / "continued" / training.TRAINING_LOG))
     assert [r["epoch"] for r in log] == [1, 2, 3] and log[-1]["steps"] == 6
+
+
+def test_ship_a_classifier_and_load_it(tmp_path, monkeypatch, capsys):
+    """`python -m draw_tf.pretrained_models ship` on a train_classifier run ships its best epoch; it
+    loads as a DrawClassifier with the test error recorded beside it."""
+    from test_mnist_scenes import write_mnist_dir
+
+    from draw_tf import DrawClassifier, cluttered, mnist_scenes
+
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=50, with_train=True)
+    monkeypatch.setattr(mnist_scenes, "FULL_TRAIN_SIZE", 40)  # 40 train, 10 validation, 50 test digits
+    monkeypatch.setattr(pretrained_models, "PRETRAINED_DIR", str(tmp_path / "assets"))
+    run = str(tmp_path / "run")
+    cluttered.train_classifier(run, "draw", data_dir=data_dir, epochs=2, batch_size=8, verbose=0,
+                               overrides={"time_steps": 2, "lstm_size": 16})
+    pretrained_models.main(["ship", f"--model_dir={run}", "--name=tiny", f"--destination={tmp_path / 'assets'}",
+                            f"--data_dir={data_dir}"])
+    result = json.loads(capsys.readouterr().out)
+    assert pretrained_models.available() == pretrained_models.available("classifier") == ["tiny"]
+    assert pretrained_models.available("generator") == []
+    model = pretrained_models.pretrained("tiny")
+    assert isinstance(model, DrawClassifier) and model.config.lstm_size == 16
+    test_x, test_y = cluttered.held_out_scenes(data_dir, "test")
+    assert np.mean(np.argmax(model.predict(test_x, verbose=0), -1) != test_y) == pytest.approx(result["test_error"])
+    assert result["test_scenes"] == 50 and result["epochs_trained"] == 2 and result["epoch"] in (1, 2)
+    assert [r["epoch"] for r in pretrained_models.training_log("tiny")] == [1, 2]
+    assert pretrained_models.info("tiny") == result
