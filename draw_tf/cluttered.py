@@ -213,6 +213,46 @@ def train_classifier(
     return result
 
 
+def load_run(model_dir, weights=BEST_WEIGHTS):
+    """(stored config dict, compiled classifier with `model_dir/weights`) of a train_classifier run."""
+    with open(os.path.join(model_dir, CONFIG_FILE)) as f:
+        stored = json.load(f)
+    path = os.path.join(model_dir, weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path!r} does not exist: the run has not finished an epoch yet.")
+    if stored["kind"] == "draw":
+        model = DrawClassifier(stored["config"])
+    else:
+        model = baseline_classifier(stored["config"]["image_shape"], stored["config"]["num_classes"])
+    model.load_weights(path)
+    return stored, compile_classifier(model)
+
+
+def evaluate_run(model_dir, data_dir=None):
+    """The errors of a train_classifier run's best epoch so far (also while it trains, or after it
+    was stopped): `validation_error` and `test_error` (None without the full MNIST) measured on its
+    scenes, with the epoch (1-based), the epochs in its log and its training hours."""
+    stored, model = load_run(model_dir)
+    log = read_log(model_dir)
+    size = stored["config"]["image_height"] if stored["kind"] == "draw" else stored["config"]["image_shape"][0]
+    validation = held_out_scenes(data_dir, "validation", size=size)
+    test = held_out_scenes(data_dir, "test", size=size) if has_test_split(data_dir) else None
+    errors = _errors(model, validation, test)
+    selected = min(log, key=lambda r: (1.0 - r["val_accuracy"], r["epoch"]))
+    if abs((1.0 - selected["val_accuracy"]) - errors["validation"]) > 1.5 / len(validation[1]):  # one scene
+        raise ValueError(
+            f"{model_dir!r}'s {BEST_WEIGHTS} does not hold the log's best epoch (validation error "
+            f"{1.0 - selected['val_accuracy']:.4f} in the log, {errors['validation']:.4f} measured): is the run "
+            "writing it right now? Try again."
+        )
+    return {
+        "kind": stored["kind"], "preset": stored["preset"], "epoch": int(selected["epoch"]) + 1, "epochs_trained": len(log),
+        "validation_error": errors["validation"], "test_error": errors.get("test"),
+        "validation_scenes": int(len(validation[1])), "test_scenes": int(len(test[1])) if test else 0,
+        "train_hours": round(sum(r.get("wall_seconds", 0.0) for r in log) / 3600.0, 2),
+    }
+
+
 def _errors(model, validation, test):
     """{"validation": error, "test": error (when there is a test set)} of `model` as it is now."""
     out = {}

@@ -149,11 +149,10 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     `destination/<name>/`: the weights of its epoch with the lowest validation error so far
     (`best.weights.h5`), its config, its log (as JSON lines) and a result with that epoch's
     validation and test errors, measured here on the run's scenes (`data_dir`: the MNIST digits).
-    Works while the run trains or after it was stopped."""
+    For a finished or stopped run (one still training may replace its best weights meanwhile)."""
     import shutil
 
     from draw_tf import cluttered
-    from draw_tf.classifier import DrawClassifier
     from draw_tf.files import atomic_path
     from draw_tf.training import write_json_atomic
 
@@ -161,29 +160,10 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
         stored = json.load(f)
     if stored.get("kind") != "draw":
         raise ValueError(f"{model_dir!r} holds a {stored.get('kind')!r} classifier; only DRAW classifiers ship.")
-    best = os.path.join(model_dir, cluttered.BEST_WEIGHTS)
-    if not os.path.isfile(best):
-        raise FileNotFoundError(f"{best!r} does not exist: the run has not finished an epoch yet.")
+    measured = cluttered.evaluate_run(model_dir, data_dir)
     log = cluttered.read_log(model_dir)
-    model = DrawClassifier(stored["config"])
-    model.load_weights(best)
-    cluttered.compile_classifier(model)
-    size = model.config.image_height
-    validation = cluttered.held_out_scenes(data_dir, "validation", size=size)
-    test = cluttered.held_out_scenes(data_dir, "test", size=size) if cluttered.has_test_split(data_dir) else None
-    errors = cluttered._errors(model, validation, test)
-    selected = min(log, key=lambda r: (1.0 - r["val_accuracy"], r["epoch"]))
-    if abs((1.0 - selected["val_accuracy"]) - errors["validation"]) > 1.5 / len(validation[1]):  # one scene
-        raise ValueError(
-            f"{best!r} does not hold the log's best epoch (validation error {1.0 - selected['val_accuracy']:.4f} "
-            f"in the log, {errors['validation']:.4f} measured): is the run writing it right now? Try again."
-        )
     result = {
-        "name": name, "kind": "classifier", "preset": stored["preset"],
-        "epoch": int(selected["epoch"]) + 1, "epochs_trained": len(log),
-        "validation_error": errors["validation"], "test_error": errors.get("test"),
-        "validation_scenes": len(validation[1]), "test_scenes": len(test[1]) if test else 0,
-        "train_hours": round(sum(r.get("wall_seconds", 0.0) for r in log) / 3600.0, 2),
+        "name": name, **measured, "kind": "classifier",
         "units": "classification error (fraction) on 100x100 cluttered MNIST scenes, one per digit",
     }
     target = os.path.join(destination, name)
@@ -195,7 +175,7 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
                 f.write(json.dumps({**row, "epoch": int(row["epoch"]) + 1}) + "\n")  # 1-based, as draw-tf train logs
     write_json_atomic(os.path.join(target, RESULT_FILE), result)
     with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
-        shutil.copyfile(best, tmp)
+        shutil.copyfile(os.path.join(model_dir, cluttered.BEST_WEIGHTS), tmp)
     return result
 
 

@@ -191,3 +191,6 @@ def test_full_mnist_gives_a_test_error_apart_from_validation(tmp_path, monkeypat
     test_x, test_y = cluttered.held_out_scenes(data_dir, "test")
     val_x, _ = cluttered.held_out_scenes(data_dir, "validation")
     assert not np.array_equal(test_x[:10], val_x)  # their own digits and seed
+    # measured again from the run's files (as for a stopped run): the same errors
+    measured = cluttered.evaluate_run(str(tmp_path / "baseline"), data_dir)
+    assert measured["test_error"] == pytest.approx(result["test_error"]) and measured["epoch"] == 1
