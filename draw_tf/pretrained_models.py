@@ -150,8 +150,6 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     (`best.weights.h5`), its config, its log (as JSON lines) and a result with that epoch's
     validation and test errors, measured here on the run's scenes (`data_dir`: the MNIST digits).
     For a finished or stopped run (one still training may replace its best weights meanwhile)."""
-    import shutil
-
     from draw_tf import cluttered
     from draw_tf.files import atomic_path
     from draw_tf.training import write_json_atomic
@@ -174,8 +172,13 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
             for row in log:
                 f.write(json.dumps({**row, "epoch": int(row["epoch"]) + 1}) + "\n")  # 1-based, as draw-tf train logs
     write_json_atomic(os.path.join(target, RESULT_FILE), result)
+    from draw_tf.classifier import DrawClassifier
+
+    model = DrawClassifier(stored["config"])  # not compiled: the file gets the weights, not Adam's moments
+    model.load_weights(os.path.join(model_dir, cluttered.BEST_WEIGHTS))
     with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
-        shutil.copyfile(os.path.join(model_dir, cluttered.BEST_WEIGHTS), tmp)
+        os.remove(tmp)  # h5py refuses to write over an existing (empty) file
+        model.save_weights(tmp)
     return result
 
 
