@@ -196,7 +196,7 @@ def _add_model_source(p):
     )
     group.add_argument(
         "--pretrained", metavar="NAME",
-        help="A pretrained model shipped with draw-tf (draw_tf.pretrained_models.available()) instead of --model_dir; "
+        help="A pretrained DRAW model shipped with draw-tf (draw_tf.pretrained_models.available('generator')) instead of --model_dir; "
         "outputs then default to the current directory.",
     )
 

@@ -352,12 +352,16 @@ def test_pretrained_models_from_the_command_line(tmp_path):
     """--pretrained=NAME instead of --model_dir; the outputs default to the current directory."""
     from draw_tf import pretrained_models
 
-    names = pretrained_models.available()
+    names = pretrained_models.available("generator")
     if not names:
-        pytest.skip("no pretrained model ships with this checkout yet")
+        pytest.skip("no pretrained DRAW generator ships with this checkout yet")
     from PIL import Image
 
     name = names[0]
+    classifiers = pretrained_models.available("classifier")
+    if classifiers:  # a classifier cannot sample: --pretrained lists the generators only
+        proc = run_cli("sample", f"--pretrained={classifiers[0]}", cwd=str(tmp_path), check=False)
+        assert_one_line_error(proc, "sample", f"unknown pretrained model {classifiers[0]!r}; available: {', '.join(names)}")
     assert run_cli("sample", f"--pretrained={name}", "--num_samples=4", cwd=str(tmp_path)).stdout.strip() == "samples.png"
     assert Image.open(tmp_path / "samples.png").size[0] > 0
     out = _last_json(run_cli("export_saved_model", f"--pretrained={name}", cwd=str(tmp_path)).stdout)

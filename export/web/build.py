@@ -62,7 +62,7 @@ def pretrained_available(name="mnist"):
         from draw_tf import pretrained_models
     except ImportError:
         return False
-    return name in pretrained_models.available()
+    return name in pretrained_models.available("generator")
 
 
 def load_model(pretrained=None, model_dir=None):
