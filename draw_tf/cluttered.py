@@ -101,13 +101,18 @@ def held_out_scenes(data_dir=None, split="validation", size=100, limit=None):
     return images.astype(np.float32) / 255.0, labels
 
 
-def has_test_split(data_dir=None):
-    """Whether `data_dir` holds the test digits apart from the training digits (the full MNIST)."""
+def test_scenes(data_dir=None, size=100, limit=None):
+    """`held_out_scenes` of the `test` digits, or None when `data_dir` has only the test digits
+    (then split into train and validation, with no test split)."""
     try:
-        mnist_scenes.mnist_digits("test", data_dir)
+        return held_out_scenes(data_dir, "test", size=size, limit=limit)
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def best_row(log):
+    """The log row of the epoch with the lowest validation error (the earliest of equals)."""
+    return min(log, key=lambda r: (1.0 - r["val_accuracy"], r["epoch"]))
 
 
 def read_log(model_dir):
@@ -162,7 +167,7 @@ def train_classifier(
     digits, labels = mnist_scenes.mnist_digits("train", data_dir)  # fails before anything is written
     size = config.image_height
     val_x, val_y = held_out_scenes(data_dir, "validation", size=size, limit=held_out_limit)
-    test = held_out_scenes(data_dir, "test", size=size, limit=held_out_limit) if has_test_split(data_dir) else None
+    test = test_scenes(data_dir, size=size, limit=held_out_limit)
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
@@ -191,7 +196,7 @@ def train_classifier(
     final = _errors(model, (val_x, val_y), test)
     if os.path.exists(best_path):
         model.load_weights(best_path)
-    best_epoch = max(log, key=lambda r: r["val_accuracy"])["epoch"] + 1 if log else epochs
+    best_epoch = best_row(log)["epoch"] + 1 if log else epochs
     selected = _errors(model, (val_x, val_y), test)
     result = dict(
         described, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
@@ -229,16 +234,15 @@ def load_run(model_dir, weights=BEST_WEIGHTS):
 
 
 def evaluate_run(model_dir, data_dir=None):
-    """The errors of a train_classifier run's best epoch so far (also while it trains, or after it
-    was stopped): `validation_error` and `test_error` (None without the full MNIST) measured on its
+    """The errors of a finished or stopped train_classifier run's best epoch: `validation_error` and `test_error` (None without the full MNIST) measured on its
     scenes, with the epoch (1-based), the epochs in its log and its training hours."""
     stored, model = load_run(model_dir)
     log = read_log(model_dir)
     size = stored["config"]["image_height"] if stored["kind"] == "draw" else stored["config"]["image_shape"][0]
     validation = held_out_scenes(data_dir, "validation", size=size)
-    test = held_out_scenes(data_dir, "test", size=size) if has_test_split(data_dir) else None
+    test = test_scenes(data_dir, size=size)
     errors = _errors(model, validation, test)
-    selected = min(log, key=lambda r: (1.0 - r["val_accuracy"], r["epoch"]))
+    selected = best_row(log)
     if abs((1.0 - selected["val_accuracy"]) - errors["validation"]) > 1.5 / len(validation[1]):  # one scene
         raise ValueError(
             f"{model_dir!r}'s {BEST_WEIGHTS} does not hold the log's best epoch (validation error "
