@@ -12,6 +12,8 @@ import collections
 import keras
 import tensorflow as tf
 
+from draw_tf.config import check_window_rate
+
 # Attention window in pixel units, each field of shape [batch].
 Window = collections.namedtuple("Window", ["gx", "gy", "sigma2", "delta", "gamma"])
 
@@ -106,6 +108,19 @@ def apply_write(patch, fx, fy, gamma):
     return tf.transpose(image, [0, 2, 1, 3]) if c > 1 else tf.reshape(image, [-1, 1, height, width])
 
 
+def _scaled(initializer, factor):
+    """A variance-scaling `initializer` (e.g. glorot_uniform) with its values `factor` times larger."""
+    if factor == 1.0:
+        return initializer
+    if not isinstance(initializer, keras.initializers.VarianceScaling):
+        raise ValueError(
+            f"a window rate below 1 needs a variance-scaling kernel initializer, received {type(initializer).__name__}."
+        )
+    return keras.initializers.VarianceScaling(
+        initializer.scale * factor**2, initializer.mode, initializer.distribution, seed=initializer.seed
+    )
+
+
 def _check_positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}.")
@@ -113,12 +128,19 @@ def _check_positive_int(name, value, minimum=1):
 
 @keras.saving.register_keras_serializable(package="draw_tf")
 class AttentionWindow(keras.layers.Layer):
-    """The linear map of h_dec to the five attention parameters (eq. 21), decoded to pixels."""
+    """The linear map of h_dec to the five attention parameters (eq. 21), decoded to pixels.
 
-    def __init__(self, grid_size, image_height, image_width, initial_bias=None, kernel_initializer="glorot_uniform", **kwargs):
+    With `rate` r < 1 the map is computed as h (r W) + b, with W initialised 1 / r times larger
+    than `kernel_initializer` says: the same function at the start, but Adam, which moves every
+    weight by about the learning rate per step whatever its gradient, then moves the window r
+    times as far per step (see `DrawConfig.window_rate`).
+    """
+
+    def __init__(self, grid_size, image_height, image_width, initial_bias=None, kernel_initializer="glorot_uniform", rate=1.0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("grid_size", grid_size), ("image_height", image_height), ("image_width", image_width)):
             _check_positive_int(name, value)
+        check_window_rate(rate)
         if initial_bias is not None and len(initial_bias) != NUM_WINDOW_PARAMS:
             raise ValueError(
                 f"initial_bias must have {NUM_WINDOW_PARAMS} values (g~x, g~y, log sigma^2, log delta~, "
@@ -128,20 +150,35 @@ class AttentionWindow(keras.layers.Layer):
         self.image_height = image_height
         self.image_width = image_width
         self.initial_bias = None if initial_bias is None else [float(b) for b in initial_bias]
+        self.rate = float(rate)
         bias_init = "zeros" if initial_bias is None else keras.initializers.Constant(self.initial_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.dense = keras.layers.Dense(
-            NUM_WINDOW_PARAMS, kernel_initializer=self.kernel_initializer, bias_initializer=bias_init, name="params"
+            NUM_WINDOW_PARAMS, kernel_initializer=_scaled(self.kernel_initializer, 1.0 / self.rate),
+            bias_initializer=bias_init, name="params",
         )
 
     def build(self, input_shape):
         self.dense.build(input_shape)
 
+    @property
+    def kernel(self):
+        """The kernel the map applies, r W [dec, 5] (W itself when rate is 1)."""
+        return self.dense.kernel if self.rate == 1.0 else self.rate * self.dense.kernel
+
+    @property
+    def bias(self):
+        return self.dense.bias
+
+    def params(self, h_dec):
+        """The five raw parameters (eq. 21) of h_dec [batch, dec]: [batch, 5]."""
+        return tf.matmul(h_dec, self.kernel) + self.bias
+
     def decode(self, params, axis=-1):
         return decode_window(params, self.image_height, self.image_width, self.grid_size, axis=axis)
 
     def call(self, h_dec):
-        return self.decode(self.dense(h_dec))
+        return self.decode(self.params(h_dec))
 
     def get_config(self):
         config = super().get_config()
@@ -151,6 +188,7 @@ class AttentionWindow(keras.layers.Layer):
             image_width=self.image_width,
             initial_bias=self.initial_bias,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            rate=self.rate,
         )
         return config
 
@@ -183,11 +221,11 @@ class _GridAttention(keras.layers.Layer):
     """What the attentive read and write share: an `AttentionWindow` and a `Filterbank` for an
     N x N grid on B x A images with C channels."""
 
-    def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, **kwargs):
+    def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, window_rate=1.0, **kwargs):
         super().__init__(**kwargs)
         _check_positive_int("channels", channels)
         self.channels = channels
-        self.window = AttentionWindow(grid_size, image_height, image_width, initial_bias, name="window")
+        self.window = AttentionWindow(grid_size, image_height, image_width, initial_bias, rate=window_rate, name="window")
         self.filterbank = Filterbank(grid_size, image_height, image_width, eps, name="filterbank")
 
     def get_config(self):
@@ -199,6 +237,7 @@ class _GridAttention(keras.layers.Layer):
             channels=self.channels,
             initial_bias=self.window.initial_bias,
             eps=self.filterbank.eps,
+            window_rate=self.window.rate,
         )
         return config
 
@@ -229,7 +268,7 @@ class AttentiveRead(_GridAttention):
         return tf.reshape(glimpse, [-1, self.output_size]), window
 
     def call(self, x, x_hat, h_dec):
-        return self.read_with_params(x, x_hat, self.window.dense(h_dec))[0]
+        return self.read_with_params(x, x_hat, self.window.params(h_dec))[0]
 
 
 @keras.saving.register_keras_serializable(package="draw_tf")
@@ -239,8 +278,8 @@ class AttentiveWrite(_GridAttention):
     Returns the canvas update, channels-first [batch, C, B, A].
     """
 
-    def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, **kwargs):
-        super().__init__(grid_size, image_height, image_width, channels, initial_bias, eps, **kwargs)
+    def __init__(self, grid_size, image_height, image_width, channels=1, initial_bias=None, eps=1e-8, window_rate=1.0, **kwargs):
+        super().__init__(grid_size, image_height, image_width, channels, initial_bias, eps, window_rate, **kwargs)
         self.patch = keras.layers.Dense(channels * grid_size * grid_size, name="patch")
 
     def build(self, input_shape):
@@ -257,7 +296,7 @@ class AttentiveWrite(_GridAttention):
         return apply_write(patch, fx, fy, window.gamma), window
 
     def call(self, h_dec):
-        return self.write_with_params(self.window.dense(h_dec), self.patch(h_dec))[0]
+        return self.write_with_params(self.window.params(h_dec), self.patch(h_dec))[0]
 
 
 class _WholeImage(keras.layers.Layer):

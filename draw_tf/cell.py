@@ -122,15 +122,14 @@ class DrawCell(keras.layers.Layer):
         if config.read_size:
             self.read = attention.AttentiveRead(
                 config.read_size, h, w, c, initial_attention_bias(config, config.read_size), config.filter_eps,
-                name="read",
+                config.window_rate, name="read",
             )
         else:
             self.read = attention.PlainRead(h, w, c, name="read")
         if config.write_size:
             self.write = attention.AttentiveWrite(
                 config.write_size, h, w, c, initial_attention_bias(config, config.write_size, write=True),
-                config.filter_eps,
-                name="write",
+                config.filter_eps, config.window_rate, name="write",
             )
         else:
             self.write = attention.PlainWrite(h, w, c, name="write")
@@ -167,9 +166,9 @@ class DrawCell(keras.layers.Layer):
             heads["enc"] = (self.encoder.kernel[self.read.output_size:], self.encoder.bias)
         heads["dec"] = (self.decoder.recurrent_kernel, self.decoder.bias)
         if not generate and self.config.read_size:
-            heads["read"] = (self.read.window.dense.kernel, self.read.window.dense.bias)
+            heads["read"] = (self.read.window.kernel, self.read.window.bias)
         if self.config.write_size:
-            heads["write"] = (self.write.window.dense.kernel, self.write.window.dense.bias)
+            heads["write"] = (self.write.window.kernel, self.write.window.bias)
         heads["patch"] = (self.write.patch.kernel, self.write.patch.bias)
         return heads
 

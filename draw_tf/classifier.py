@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from draw_tf import attention
-from draw_tf.config import _check_fields, _check_int, initial_attention_bias
+from draw_tf.config import _check_fields, _check_int, check_window_rate, initial_attention_bias
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +64,7 @@ class ClassifierConfig:
             )
         if not (isinstance(self.attention_init_span, (int, float)) and 0 < self.attention_init_span <= 1):
             raise ValueError(f"attention_init_span must be in (0, 1], received {self.attention_init_span!r}.")
-        if isinstance(self.window_rate, bool) or not (isinstance(self.window_rate, (int, float)) and 0 < self.window_rate <= 1):
-            raise ValueError(f"window_rate must be in (0, 1], received {self.window_rate!r}.")
+        check_window_rate(self.window_rate)
 
     @property
     def image_shape(self):
@@ -121,9 +120,7 @@ class DrawClassifier(keras.Model):
         self.config = cfg = config
         n = cfg.read_size
         self.window = attention.AttentionWindow(
-            n, cfg.image_height, cfg.image_width, initial_attention_bias(cfg, n), name="window",
-            # glorot_uniform's spread times 1 / window_rate (see ClassifierConfig.window_rate)
-            kernel_initializer=keras.initializers.VarianceScaling(cfg.window_rate**-2, "fan_avg", "uniform"),
+            n, cfg.image_height, cfg.image_width, initial_attention_bias(cfg, n), rate=cfg.window_rate, name="window",
         )
         self.filterbank = attention.Filterbank(n, cfg.image_height, cfg.image_width, name="filterbank")
         self.lstm = keras.layers.LSTMCell(cfg.lstm_size, name="lstm")
@@ -145,7 +142,7 @@ class DrawClassifier(keras.Model):
         h = c = tf.zeros(tf.stack([batch, cfg.lstm_size]))
         windows, glimpses = [], []
         for _ in range(cfg.time_steps):  # T is small: a plain Python loop, unrolled in the graph
-            window = self.window(h * cfg.window_rate)
+            window = self.window(h)
             fx, fy = self.filterbank(window)
             glimpse = attention.apply_read(x, fx, fy, window.gamma)  # [b, C, N, N]
             h, (h, c) = self.lstm(tf.reshape(glimpse, [batch, -1]), [h, c])

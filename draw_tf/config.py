@@ -28,6 +28,13 @@ class DrawConfig:
         initialisation. With zero-initialised attention the paper's stride puts a 2 x 2 grid on
         the image border (27 px apart on MNIST), so the first glimpses see nothing and the KL
         collapses; a smaller initial span points the first glimpses at the image centre.
+      window_rate: How fast training moves the attention windows, relative to the paper's plain
+        linear map of h_dec (1.0). The map is computed as h (window_rate W) + b with W initialised
+        1 / window_rate times larger: the same function at the start, but Adam, which moves every
+        weight by about the learning rate per step whatever its gradient, then moves the windows
+        window_rate times as far per step. With a plain map one step can move a window centre by
+        up to learning_rate * decoder_size * (A + 1) / 2 pixels and scale gamma by
+        exp(learning_rate * decoder_size); larger images move farther (see docs/experiments.md).
       grad_clip_norm: Gradients are clipped to this global norm in `train_step`; 0 disables.
       filter_eps: Added to each filterbank row sum before normalising, against division by zero
         when a filter centre lies far outside the image.
@@ -47,6 +54,7 @@ class DrawConfig:
     read_size: int = 2
     write_size: int = 5
     attention_init_span: float = 0.8
+    window_rate: float = 1.0
     grad_clip_norm: float = 10.0
     filter_eps: float = 1e-8
     likelihood: str = "bernoulli"
@@ -69,6 +77,7 @@ class DrawConfig:
             raise ValueError(
                 f"attention_init_span must be in (0, 1], received {self.attention_init_span!r}."
             )
+        check_window_rate(self.window_rate)
         if not (isinstance(self.grad_clip_norm, (int, float)) and self.grad_clip_norm >= 0):
             raise ValueError(f"grad_clip_norm must be >= 0 (0 disables), received {self.grad_clip_norm!r}.")
         if not (isinstance(self.filter_eps, (int, float)) and self.filter_eps > 0):
@@ -106,6 +115,12 @@ def _check_fields(cls, values):
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"Unknown {cls.__name__} fields {unknown}; expected a subset of {sorted(known)}.")
+
+
+def check_window_rate(rate):
+    """Raises a ValueError unless `rate` is a number in (0, 1] (see `DrawConfig.window_rate`)."""
+    if isinstance(rate, bool) or not (isinstance(rate, (int, float)) and 0 < rate <= 1):
+        raise ValueError(f"window_rate must be in (0, 1], received {rate!r}.")
 
 
 def _check_int(name, value, minimum, hint=""):

@@ -39,4 +39,4 @@ def log_weights_fn(model):
         log_px = -model.reconstruction_nll(to_hwc(out.canvas), tiled)
         return tf.reshape(log_px - out.log_ratio, tf.stack([k, batch]))
 
-    return model._cached("log_weights", lambda: tf.function(log_weights, reduce_retracing=True))
+    return model._cached("log_weights", lambda: tf.function(log_weights, reduce_retracing=True, autograph=False))

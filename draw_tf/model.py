@@ -176,7 +176,7 @@ class Draw(keras.Model):
         """`name`'s method as a tf.function, XLA-compiled when `jit_loss` is on."""
         return self._cached(
             ("compiled", name, self.jit_loss),
-            lambda: tf.function(getattr(self, name), jit_compile=self.jit_loss, reduce_retracing=True),
+            lambda: tf.function(getattr(self, name), jit_compile=self.jit_loss, reduce_retracing=True, autograph=False),
         )
 
     @staticmethod
@@ -196,6 +196,7 @@ class Draw(keras.Model):
             results = {name: value[None] for name, value in results.items()}
         return results
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: no conversion when Keras traces it
     def train_step(self, data):
         # Input checks and noise run outside XLA (it would drop the asserts); the T-step forward and
         # backward pass runs inside it, the optimizer step after it.
@@ -207,6 +208,7 @@ class Draw(keras.Model):
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(loss, reconstruction, kl)
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         x = self.check_images(self._images_from(data))
         reconstruction, kl = self._compiled("_mean_terms")(x, self._replica_noise(tf.shape(x)[0]))

@@ -35,7 +35,7 @@ def generate_fn(model, return_sequences):
     """The model's cached tf.function of `generate_outputs`."""
     return model._cached(
         ("generate", return_sequences),
-        lambda: tf.function(lambda noise: model.generate_outputs(noise, return_sequences), reduce_retracing=True),
+        lambda: tf.function(lambda noise: model.generate_outputs(noise, return_sequences), reduce_retracing=True, autograph=False),
     )
 
 
@@ -44,6 +44,7 @@ def reconstruct_fn(model, return_sequences):
     return model._cached(
         ("reconstruct", return_sequences),
         lambda: tf.function(
-            lambda x, noise: model.reconstruct_outputs(x, noise, return_sequences), reduce_retracing=True
+            lambda x, noise: model.reconstruct_outputs(x, noise, return_sequences), reduce_retracing=True,
+            autograph=False,
         ),
     )

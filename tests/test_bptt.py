@@ -22,11 +22,11 @@ def _perturbed_model(config, seed=0):
         {}, {"channels": 1}, {"read_size": 0}, {"write_size": 0}, {"read_size": 0, "write_size": 0}, {"read_size": 1},
         {"time_steps": 1}, {"image_width": 12},
         {"likelihood": "discretized_logistic"}, {"likelihood": "discretized_logistic", "channels": 3, "read_size": 0},
-        {"likelihood": "discretized_logistic", "time_steps": 1},
+        {"likelihood": "discretized_logistic", "time_steps": 1}, {"window_rate": 0.25},
     ],
     ids=[
         "attention-2ch", "attention-1ch", "plain-read", "plain-write", "no-attention", "read-1x1", "one-step", "square",
-        "logistic-2ch", "logistic-3ch-plain-read", "logistic-one-step",
+        "logistic-2ch", "logistic-3ch-plain-read", "logistic-one-step", "window-rate",
     ],
 )
 def test_gradients_equal_autodiff(tiny_config, overrides):
