@@ -19,6 +19,7 @@ import tempfile
 
 PROG = "draw-tf"
 DEFAULT_MODEL_DIR = "runs/quickstart"
+DEFAULT_CLASSIFIER_DIR = "runs/cluttered"
 COMMANDS = {
     "train": "Train a DRAW model on images, or resume the training in --model_dir.",
     "evaluate": "Negative ELBO (and the importance-weighted bound) of a trained model on held-out images.",
@@ -233,6 +234,8 @@ def build_parser():
     p.add_argument("--output", metavar="PATH",
                    help="PNG path (default: <model_dir>/samples/samples.png; samples.png with --pretrained).")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="Random seed of the samples.")
+    p.add_argument("--gif", metavar="PATH",
+                   help="Also write an animated GIF of the model drawing the first 8 samples step by step, with its windows.")
 
     p = sub["export_saved_model"]
     _add_model_source(p)
@@ -268,6 +271,7 @@ def build_parser():
                    help="A directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...), or a tensorflow-datasets "
                    "data_dir holding mnist (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
     _add_flags(p, "model_dir", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "seed")
+    p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart
     parser.subcommands = sub
     return parser
 
@@ -468,8 +472,15 @@ def _sample(args):
     else:
         path = os.path.join(args.model_dir, training.SAMPLES_DIR, "samples.png")
     with _without_log_noise():
-        training.sample_grid(_load(args), path, args.num_samples, args.seed)
-    print(path)
+        model = _load(args)
+        training.sample_grid(model, path, args.num_samples, args.seed)
+        print(path)
+        if args.gif:
+            from draw_tf import visualize
+
+            count = min(args.num_samples, 8)
+            visualize.save_drawing_gif(model, args.gif, num_samples=count, seed=args.seed, columns=count)
+            print(args.gif)
 
 
 def _check_export_preset(args):

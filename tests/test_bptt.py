@@ -51,7 +51,9 @@ def test_gradients_equal_autodiff(tiny_config, overrides):
     assert silent == 0, "weights without gradient in the reference"
 
 
-@pytest.mark.parametrize("likelihood", ["bernoulli", "discretized_logistic"])
+@pytest.mark.parametrize(
+    "likelihood", ["bernoulli", pytest.param("discretized_logistic", marks=pytest.mark.slow)],  # (its own XLA compile)
+)
 def test_gradients_equal_autodiff_under_xla_with_an_unknown_batch(tiny_config, likelihood):
     tiny_config = tiny_config.replace(likelihood=likelihood)
     model = _perturbed_model(tiny_config, seed=3)

@@ -140,6 +140,7 @@ def test_cluttered_scenes_depend_on_the_epoch_alone_and_follow_fit():
     assert direct.epoch == 1  # fit told it the epochs 0 and 1
 
 
+@pytest.mark.slow  # the command line as a subprocess, twice
 def test_train_classifier_cli(tmp_path):
     """`draw-tf train_classifier` on 100x100 cluttered scenes of (synthetic) MNIST IDX files, as a
     user runs it with the offline files; then a mismatched re-run, and a resumed one."""

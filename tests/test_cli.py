@@ -139,7 +139,7 @@ def test_command_help_lists_its_flags_only():
 
     out = run_cli("sample", "--help").stdout
     assert set(re.findall(r"^  (--\w+)", out, re.M)) == {"--model_dir", "--pretrained", "--num_samples", "--output",
-                                                          "--seed"}
+                                                          "--seed", "--gif"}
 
 
 def test_import_draw_tf_and_the_cli_without_tensorflow():
@@ -225,7 +225,8 @@ def test_absl_style_flags_still_parse():
     assert (args.model_dir, args.pretrained, args.export_batch_size) == (None, None, 1)
     args = parser.parse_args(["train_classifier"])
     assert (args.preset, args.classifier, args.model_dir, args.batch_size) == ("cluttered_mnist", "draw",
-                                                                              "runs/quickstart", 100)
+                                                                              "runs/cluttered", 100)
+    assert parser.parse_args(["train"]).model_dir == "runs/quickstart"  # the generator's stays
 
 
 def test_cli_choices_match_the_library():
@@ -362,8 +363,11 @@ def test_pretrained_models_from_the_command_line(tmp_path):
     if classifiers:  # a classifier cannot sample: --pretrained lists the generators only
         proc = run_cli("sample", f"--pretrained={classifiers[0]}", cwd=str(tmp_path), check=False)
         assert_one_line_error(proc, "sample", f"unknown pretrained model {classifiers[0]!r}; available: {', '.join(names)}")
-    assert run_cli("sample", f"--pretrained={name}", "--num_samples=4", cwd=str(tmp_path)).stdout.strip() == "samples.png"
+    out = run_cli("sample", f"--pretrained={name}", "--num_samples=4", "--gif=drawing.gif", cwd=str(tmp_path)).stdout
+    assert out.split() == ["samples.png", "drawing.gif"]
     assert Image.open(tmp_path / "samples.png").size[0] > 0
+    gif = Image.open(tmp_path / "drawing.gif")  # the 4 samples drawn over the model's T steps
+    assert gif.n_frames == pretrained_models.pretrained(name).config.time_steps and gif.size[0] > gif.size[1]
     out = _last_json(run_cli("export_saved_model", f"--pretrained={name}", cwd=str(tmp_path)).stdout)
     assert out["saved_model"] == os.path.join("serving", "draw", "1")
     assert os.path.exists(tmp_path / "serving" / "draw" / "1" / "saved_model.pb")

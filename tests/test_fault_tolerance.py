@@ -82,7 +82,7 @@ def test_sigkill_mid_epoch_resumes_where_it_was(tmp_path):
 # The two in-process tests start from copies of one model directory: two epochs of two steps
 # (checkpoints ckpt-2 and ckpt-4, the final model).
 CONFIG = get_preset("quick", grad_clip_norm=0.0, **SMALL)
-KWARGS = dict(dataset="embedded", batch_size=20, lr_decay=0.99, validation=False, num_samples=4, verbose=0)
+KWARGS = dict(dataset="embedded", batch_size=20, lr_decay=0.99, validation=False, num_samples=4, verbose=0, jit_loss=False)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,10 @@ import pytest
 from draw_tf import get_preset, training
 
 CONFIG = get_preset("quick", time_steps=3, encoder_size=16, decoder_size=16, z_size=4)
-RUN = dict(dataset="embedded", batch_size=50, seed=3, steps_per_epoch=8, save_every_steps=3, verbose=0)
+# Without XLA (jit_loss=False): resumption does not depend on it, and it compiles in seconds instead
+# of tens of seconds per run. tests/test_fault_tolerance.py resumes the CLI, with XLA, after SIGKILLs;
+# tests/test_xla.py checks that XLA trains as the plain graph does.
+RUN = dict(dataset="embedded", batch_size=50, seed=3, steps_per_epoch=8, save_every_steps=3, verbose=0, jit_loss=False)
 EPOCHS = 3
 
 

@@ -62,7 +62,7 @@ def test_load_model_refuses_a_checkpoint_of_another_model(tmp_path, trained, cha
 
     model_dir = str(tmp_path / "run")
     training.train(get_preset("quick", **SMALL, **trained), model_dir, epochs=1, steps_per_epoch=1, batch_size=8,
-                   validation=False, num_samples=4, verbose=0)
+                   validation=False, num_samples=4, verbose=0, jit_loss=False)  # (XLA: tests/test_xla.py)
     path = tmp_path / "run" / training.CONFIG_FILE
     stored = json.loads(path.read_text())
     stored["model"].update(change)  # config.json no longer describes the checkpoint
@@ -88,5 +88,5 @@ def test_checkpoints_of_the_earlier_layout_still_load_and_resume(tmp_path):
     for a, b in zip(loaded.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     _, history = training.train(config, str(tmp_path), epochs=2, steps_per_epoch=2, batch_size=8, validation=False,
-                                num_samples=4, verbose=0)
+                                num_samples=4, verbose=0, jit_loss=False)
     assert len(history["loss"]) == 1  # resumed after epoch 1

@@ -95,7 +95,7 @@ def test_plots_hold_the_data(tmp_path):
 
 def test_tensorboard_callback_writes_images_every_epoch(tiny_config, tmp_path):
     cfg = tiny_config.replace(channels=1)
-    model = Draw(cfg, seed=0)
+    model = Draw(cfg, seed=0, jit_loss=False)  # the pictures, not XLA, are tested here
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     x = (np.random.default_rng(0).random((8, *cfg.image_shape)) > 0.5).astype(np.float32)
     callback = visualize.TensorBoardImages(str(tmp_path), num_samples=4, images=x[:2])

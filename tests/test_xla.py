@@ -22,6 +22,7 @@ def test_jit_loss_matches_the_uncompiled_gradients(tiny_config):
         np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-3, atol=1e-4, err_msg=w.path)
 
 
+@pytest.mark.slow  # an option (--jit_compile), not the default path
 def test_whole_train_step_compiles_with_keras_jit_compile(tiny_config):
     for config in (tiny_config, tiny_config.replace(read_size=0, write_size=0)):
         model = Draw(config, seed=1)
