@@ -32,6 +32,7 @@ COMMANDS = {
 # draw_tf.export.QUANTIZATIONS, draw_tf.distribute.STRATEGIES and draw_tf.cluttered.KINDS.
 QUANTIZATIONS = ("float32", "float16", "int8")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+CANVAS_INITS = ("data", "zeros")  # draw_tf.training.CANVAS_INITS
 CLASSIFIERS = ("draw", "baseline")
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError)  # raised by draw_tf for bad input
 
@@ -173,6 +174,11 @@ FLAGS = {
         type=_int_at_least(0), default=100, metavar="N", help="Also checkpoint every this many steps (0: after each epoch only).",
     ),
     "learning_rate": dict(type=_float_in(0.0), default=1e-3, metavar="RATE", help="Adam learning rate."),
+    "canvas_init": dict(
+        choices=CANVAS_INITS, default="data",
+        help="Where a new run's learned initial canvas c_0 starts: data (the logit of the training images' mean) "
+        "or zeros (grey). A resumed run keeps its own.",
+    ),
     "lr_decay": dict(
         type=_float_in(0.0, 1.0), default=1.0, metavar="FACTOR",
         help="Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).",
@@ -216,7 +222,8 @@ def build_parser():
 
     p = sub["train"]
     _add_flags(p, "preset", "set", "dataset", "data_dir", "model_dir", "epochs", "steps_per_epoch", "batch_size",
-               "learning_rate", "lr_decay", "save_every_steps", "jit_compile", "jit_loss", "strategy", "seed")
+               "learning_rate", "lr_decay", "canvas_init", "save_every_steps", "jit_compile", "jit_loss", "strategy",
+               "seed")
 
     p = sub["evaluate"]
     _add_model_source(p)
@@ -436,6 +443,7 @@ def _train(args):
         verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal, a line per epoch in logs
         strategy=args.strategy,
         save_every_steps=args.save_every_steps or None,
+        canvas_init=args.canvas_init,
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
     summary["model_dir"] = args.model_dir

@@ -230,12 +230,13 @@ def test_absl_style_flags_still_parse():
 
 
 def test_cli_choices_match_the_library():
-    from draw_tf import cli, cluttered, distribute
+    from draw_tf import cli, cluttered, distribute, training
     from draw_tf.export import QUANTIZATIONS
 
     assert cli.QUANTIZATIONS == QUANTIZATIONS
     assert cli.STRATEGIES == distribute.STRATEGIES
     assert cli.CLASSIFIERS == cluttered.KINDS
+    assert cli.CANVAS_INITS == training.CANVAS_INITS
 
 
 def test_only_draw_tf_input_errors_lose_their_traceback(monkeypatch, capsys):

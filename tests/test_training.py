@@ -90,3 +90,33 @@ def test_checkpoints_of_the_earlier_layout_still_load_and_resume(tmp_path):
     _, history = training.train(config, str(tmp_path), epochs=2, steps_per_epoch=2, batch_size=8, validation=False,
                                 num_samples=4, verbose=0, jit_loss=False)
     assert len(history["loss"]) == 1  # resumed after epoch 1
+
+
+class _InitialCanvas(keras.callbacks.Callback):
+    """Keeps c_0 as training begins, before any step."""
+
+    def on_train_begin(self, logs=None):
+        self.value = self.model.cell.initial_canvas.numpy()
+
+
+def test_a_new_run_starts_its_canvas_at_the_data_mean_and_a_resumed_one_keeps_its_own(tmp_path):
+    from draw_tf import training
+
+    config = get_preset("quick", **SMALL)
+    run = dict(dataset="embedded", steps_per_epoch=2, batch_size=8, validation=False, num_samples=4, verbose=0,
+               jit_loss=False)
+    first = _InitialCanvas()
+    training.train(config, str(tmp_path / "run"), epochs=1, callbacks=[first], **run)
+    mean = np.clip(data.embedded_images("train").astype(np.float64).mean(axis=0), 1e-3, 1 - 1e-3)
+    np.testing.assert_allclose(first.value, np.log(mean / (1 - mean)), atol=1e-4)
+    assert first.value.min() < -6.8 and first.value.max() > 0  # dark border, inked middle
+    trained = training.load_model(str(tmp_path / "run")).cell.initial_canvas.numpy()
+    assert not np.allclose(trained, first.value)  # c_0 is learned
+    resumed = _InitialCanvas()
+    training.train(config, str(tmp_path / "run"), epochs=2, callbacks=[resumed], **run)
+    np.testing.assert_array_equal(resumed.value, trained)
+    grey = _InitialCanvas()
+    training.train(config, str(tmp_path / "grey"), epochs=1, callbacks=[grey], canvas_init="zeros", **run)
+    assert not grey.value.any()
+    with pytest.raises(ValueError, match=r"canvas_init must be one of \('data', 'zeros'\), received 'mean'"):
+        training.train(config, str(tmp_path / "bad"), epochs=1, canvas_init="mean", **run)
