@@ -2,9 +2,9 @@
 windows on fixed validation images, for one or more learning_rate:window_rate variants.
 
     python -m benchmarks.generator_dynamics --data_dir=MNIST_DIR > two_digit_dynamics.json
-    python -m benchmarks.generator_dynamics --data_dir=MNIST_DIR --variants=1e-3:0.0625 --steps=2000
+    python -m benchmarks.generator_dynamics --data_dir=MNIST_DIR --variants=1e-3:0.0625:zeros,1e-3:0.0625:data
 
-Each variant trains `--preset` on `--dataset` from the same seed on the same batches (Adam, the
+Each variant (learning_rate:window_rate[:canvas_init], canvas_init "zeros" unless given) trains `--preset` on `--dataset` from the same seed on the same batches (Adam, the
 preset's gradient clip; the step of `Draw.train_step`, with the gradient norms kept before the
 clip). Every step: the loss and the gradient norm of each weight group. Every --every steps, on
 --val_images fixed validation images: the negative ELBO, the fraction of write and read window
@@ -63,12 +63,12 @@ def _window_stats(model, images):
     return stats
 
 
-def run_variant(args, learning_rate, window_rate, val_images):
+def run_variant(args, learning_rate, window_rate, canvas_init, val_images):
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from draw_tf import Draw, data, losses
+    from draw_tf import Draw, data, losses, training
     from draw_tf.config import get_preset
 
     keras.utils.set_random_seed(args.seed)
@@ -77,6 +77,8 @@ def run_variant(args, learning_rate, window_rate, val_images):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     model.build()
     model.optimizer.build(model.trainable_variables)
+    if canvas_init == "data":  # as draw_tf.training.train does for a new run
+        model.cell.initial_canvas.assign(training.mean_image_logits(args.dataset, args.data_dir, config.image_shape))
     groups = [_group(w.path) for w in model.trainable_variables]
     compiled = model._compiled("_loss_and_gradients")
 
@@ -109,7 +111,7 @@ def run_variant(args, learning_rate, window_rate, val_images):
             spikes.append({"step": i + 1, "loss": losses_so_far[i], "median_before": base, **steps[i],
                            "grad_norms_5_steps_before": steps[i - 5:i], "check_before": before})
     return {
-        "learning_rate": learning_rate, "window_rate": window_rate, "seconds": seconds,
+        "learning_rate": learning_rate, "window_rate": window_rate, "canvas_init": canvas_init, "seconds": seconds,
         "loss_per_100_steps": [float(np.mean(losses_so_far[i:i + 100])) for i in range(0, len(steps), 100)],
         "checks": checks, "spikes": spikes,
     }
@@ -120,7 +122,8 @@ def main(argv=None):
     parser.add_argument("--data_dir", required=True, help="the MNIST IDX files (or a tfds data_dir)")
     parser.add_argument("--preset", default="mnist_two_digit")
     parser.add_argument("--dataset", default="two_digit_mnist")
-    parser.add_argument("--variants", default="1e-3:1", help="comma-separated learning_rate:window_rate pairs")
+    parser.add_argument("--variants", default="1e-3:1",
+                        help="comma-separated learning_rate:window_rate[:canvas_init] (canvas_init: zeros or data)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=100)
@@ -128,7 +131,10 @@ def main(argv=None):
     parser.add_argument("--spike", type=float, default=1.3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    variants = [tuple(float(v) for v in pair.split(":")) for pair in args.variants.split(",")]
+    variants = []
+    for spec in args.variants.split(","):
+        lr, rate, *init = spec.split(":")
+        variants.append((float(lr), float(rate), init[0] if init else "zeros"))
 
     import numpy as np
 
@@ -136,7 +142,7 @@ def main(argv=None):
 
     val = data.load_images(args.dataset, "validation", args.data_dir, seed=1).take(args.val_images)
     val_images = np.stack(list(val.as_numpy_iterator()))
-    results = [run_variant(args, lr, rate, val_images) for lr, rate in variants]
+    results = [run_variant(args, lr, rate, init, val_images) for lr, rate, init in variants]
     print(json.dumps({"preset": args.preset, "dataset": args.dataset, "steps": args.steps, "every": args.every,
                       "batch_size": args.batch_size, "seed": args.seed, "variants": results}, indent=1))
 
