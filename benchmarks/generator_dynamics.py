@@ -78,7 +78,8 @@ def run_variant(args, learning_rate, window_rate, canvas_init, val_images):
     model.build()
     model.optimizer.build(model.trainable_variables)
     if canvas_init == "data":  # as draw_tf.training.train does for a new run
-        model.cell.initial_canvas.assign(training.mean_image_logits(args.dataset, args.data_dir, config.image_shape))
+        stream = data.TrainingStream(args.dataset, data_dir=args.data_dir, image_shape=config.image_shape)
+        model.cell.initial_canvas.assign(training.initial_canvas_logits(stream.mean_image(limit=10_000)))
     groups = [_group(w.path) for w in model.trainable_variables]
     compiled = model._compiled("_loss_and_gradients")
 

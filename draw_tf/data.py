@@ -250,6 +250,13 @@ class TrainingStream:
         self.count = int(self.table.shape[0])
         self.batches_per_pass = -(-self.count // batch_size)
 
+    def mean_image(self, limit=None):
+        """The mean of the first `limit` training images (all by default), float32 [H, W, C] in
+        [0, 1] at the model's size; grey levels for the dynamically binarized datasets."""
+        mean = np.mean(self.table.numpy()[:limit], axis=0, dtype=np.float64) / 255.0
+        mean = tf.constant(mean, tf.float32)
+        return mean if self.resize_to is None else _resize(mean[None], self.resize_to)[0]
+
     def dataset(self, start_batch=0):
         """The stream from batch `start_batch` on (batch k of pass e is number e * batches_per_pass + k)."""
         if isinstance(start_batch, bool) or not isinstance(start_batch, int) or start_batch < 0:

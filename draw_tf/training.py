@@ -291,7 +291,8 @@ def train(
     loss that is not finite stops training with `FloatingPointError`, keeping the last good checkpoint.
     `callbacks`: more Keras callbacks, called after draw-tf's own (log, checkpoints, pictures).
     `canvas_init`: where a new run's learned initial canvas c_0 starts: "data", the logit of the
-    training images' mean (see `mean_image_logits`), or "zeros" (sigmoid(c_0) = 0.5 everywhere).
+    mean of the first 10,000 training images (see `initial_canvas_logits`), or "zeros"
+    (sigmoid(c_0) = 0.5 everywhere).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
@@ -340,7 +341,7 @@ def train(
         state = _TrainingState(model, model_dir)
         restored = state.restore()
         if not restored and canvas_init == "data":
-            model.cell.initial_canvas.assign(mean_image_logits(dataset, data_dir, config.image_shape))
+            model.cell.initial_canvas.assign(initial_canvas_logits(stream.mean_image(limit=10_000)))
         if restored and lr_decay == 1.0:  # a constant rate is optimizer state: use the one asked for now
             model.optimizer.learning_rate.assign(learning_rate)
     initial_epoch, initial_step = int(state.epoch.numpy()), int(state.step.numpy())
@@ -390,18 +391,13 @@ def train(
     return model, history
 
 
-def mean_image_logits(dataset, data_dir=None, image_shape=None, limit=10_000):
-    """logit(mean image) [H, W, C] over the first `limit` training images, clipped to
-    [-6.9, 6.9] (probabilities 0.001..0.999): a starting canvas c_0 under which an untrained
-    model already costs about the independent-pixel baseline, instead of log 2 per pixel. At zero,
-    the writes must first paint the whole background dark (with gains of up to 1/gamma ~ 100 on
-    60x60 images), and Adam moves c_0 itself by only about the learning rate per step."""
-    images = data_lib.load_images(dataset, "train", data_dir, seed=0, image_shape=image_shape).take(limit)
-    mean = images.batch(1000).reduce(
-        (tf.zeros(image_shape or images.element_spec.shape), tf.constant(0.0)),
-        lambda acc, x: (acc[0] + tf.reduce_sum(x, axis=0), acc[1] + tf.cast(tf.shape(x)[0], tf.float32)),
-    )
-    p = tf.clip_by_value(mean[0] / mean[1], 1e-3, 1.0 - 1e-3)
+def initial_canvas_logits(mean_image):
+    """logit(mean image) clipped to [-6.9, 6.9] (probabilities 0.001..0.999): a starting canvas
+    c_0 under which an untrained model already costs about the independent-pixel baseline, instead
+    of log 2 per pixel. At zero, the writes must first paint the whole background dark (with gains
+    of up to 1/gamma ~ 100 on 60x60 images), and Adam moves c_0 itself by only about the learning
+    rate per step."""
+    p = tf.clip_by_value(tf.convert_to_tensor(mean_image, tf.float32), 1e-3, 1.0 - 1e-3)
     return tf.math.log(p) - tf.math.log1p(-p)
 
 
