@@ -9,7 +9,8 @@ Each model is a folder `draw_tf/assets/pretrained/<name>/` holding
   classifier its validation and test errors.
 
 `python -m draw_tf.pretrained_models ship --model_dir=RUN --name=mnist --data_dir=...` ships the
-latest checkpoint of a `draw-tf train` run, or the best epoch of a `draw-tf train_classifier` run
+best epoch of a `draw-tf train` run (lowest validation loss; the run may keep training: should it
+replace its best file at that moment, ship fails and can be run again), or the best epoch of a `draw-tf train_classifier` run
 (`--data_dir` then holds the MNIST digits its errors are measured on): every file is written to a temporary name and renamed
 into place, the weights last. `python -m draw_tf.pretrained_models restore --name=mnist
 --model_dir=NEW` turns the shipped model back into a run that `draw-tf train` continues (with a
@@ -95,48 +96,72 @@ def pretrained(name="mnist", seed=None):
 
 
 def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
-    """Copies the latest checkpoint of the `draw-tf train` run in `model_dir` into
-    `destination/<name>/` with its config, training log and result; returns the result dict.
+    """Copies the best epoch of the `draw-tf train` run in `model_dir` into `destination/<name>/`
+    with its config, training log (up to that epoch) and result; returns the result dict.
 
-    The result also records the negative ELBO of the first 500 images of the run's held-out split
-    (posterior noise of seed 0), the number a test of the shipped weights checks them against.
+    The best epoch is the run's `best-epoch-NNNN.weights.h5` (see `training.BestEpochWeights`);
+    a run without one (it predates them, or has no new best since) ships its latest checkpoint,
+    which must then be at the end of the log's last epoch. The result also records the negative
+    ELBO of the first 500 images of the run's held-out split (posterior noise of seed 0), the
+    number a test of the shipped weights checks them against.
     """
-    import shutil
-
+    from draw_tf import data
     from draw_tf.files import atomic_path
-    from draw_tf.training import CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, load_model, read_training_log, write_json_atomic
+    from draw_tf.model import Draw
+    from draw_tf.training import (
+        CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, best_epoch_files, read_model_config,
+        read_training_log, write_json_atomic,
+    )
 
     log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
-    from draw_tf import data
-
-    model = load_model(model_dir, seed=0)
+    if not log:
+        raise ValueError(f"{model_dir!r} has no finished epoch in its {TRAINING_LOG}: nothing to ship.")
+    model = Draw(read_model_config(model_dir), seed=0)
+    best_files = best_epoch_files(model_dir)
+    if best_files:
+        path, epoch = best_files[0]
+        model.load_weights(path)
+    else:
+        state = _TrainingState(model, model_dir)
+        if state.restore(partial=True) is None:
+            raise ValueError(f"{model_dir!r} holds no checkpoint and no best-epoch weights: nothing to ship.")
+        epoch, step = int(state.epoch.numpy()), int(state.step.numpy())
+        if step != 0 or epoch != log[-1]["epoch"]:
+            raise ValueError(
+                f"{model_dir!r}'s latest checkpoint is at step {step} of epoch {epoch + 1}, not at the end of the "
+                f"log's last epoch ({log[-1]['epoch']}), and the run has no best-epoch weights: ship after an epoch "
+                "ends, with the run stopped."
+            )
+    shipped_log = [r for r in log if r["epoch"] <= epoch]
+    row = shipped_log[-1]
     with open(os.path.join(model_dir, RUN_CONFIG)) as f:
         run_config = json.load(f)
     dataset = run_config["dataset"]
     held_out = data.held_out_split(dataset)
     images = next(iter(data.make_dataset(dataset, held_out, 500, data_dir, shuffle=False, image_shape=model.config.image_shape)))
     first_500 = float(model.reconstruct(images)["negative_elbo"].numpy().mean())
-    last = log[-1]
     best = min(log, key=lambda r: r.get("val_loss", float("inf")))
     result = {
         "name": name,
-        "epoch": last["epoch"],
-        "validation_negative_elbo": last.get("val_loss"),
-        "validation_reconstruction": last.get("val_reconstruction"),
-        "validation_kl": last.get("val_kl"),
+        "epoch": row["epoch"],
+        "validation_negative_elbo": row.get("val_loss"),
+        "validation_reconstruction": row.get("val_reconstruction"),
+        "validation_kl": row.get("val_kl"),
         "best_epoch": best["epoch"],
         "best_validation_negative_elbo": best.get("val_loss"),
+        "run_epochs": log[-1]["epoch"],
         "dataset": dataset,
         "split": held_out,
         f"first_500_{held_out}_negative_elbo": first_500,
-        "train_hours": round(last.get("total_wall_seconds", 0.0) / 3600.0, 2),
+        "train_hours": round(row.get("total_wall_seconds", 0.0) / 3600.0, 2),
         "units": "nats per image (negative ELBO, analytic KL, one posterior sample)",
     }
     target = os.path.join(destination, name)
     os.makedirs(target, exist_ok=True)
     write_json_atomic(os.path.join(target, CONFIG_FILE), run_config)
     with atomic_path(os.path.join(target, LOG_FILE), suffix=".jsonl") as tmp:
-        shutil.copyfile(os.path.join(model_dir, TRAINING_LOG), tmp)
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in shipped_log)
     write_json_atomic(os.path.join(target, RESULT_FILE), result)
     with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
         os.remove(tmp)  # h5py refuses to write over an existing (empty) file
@@ -227,7 +252,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m draw_tf.pretrained_models", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     ship_cmd = commands.add_parser(
-        "ship", help="ship the latest checkpoint of a draw-tf train run, or a train_classifier run's best epoch"
+        "ship", help="ship the best epoch of a draw-tf train or train_classifier run"
     )
     ship_cmd.add_argument("--model_dir", required=True, help="the run's model_dir (draw-tf train or train_classifier)")
     ship_cmd.add_argument("--name", required=True, help="the pretrained model's name, e.g. mnist")

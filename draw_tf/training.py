@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -30,6 +31,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 FINAL_MODEL = "model.keras"
 TRAINING_LOG = "training_log.jsonl"
+BEST_WEIGHTS = "best-epoch-{epoch:04d}.weights.h5"  # the run's best epoch so far (see BestEpochWeights)
 CANVAS_INITS = ("data", "zeros")  # where a new run's c_0 starts (see `train`)
 
 
@@ -225,6 +227,45 @@ def read_training_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+class BestEpochWeights(keras.callbacks.Callback):
+    """Keeps the weights of the run's best epoch: `model_dir/best-epoch-NNNN.weights.h5` after an
+    epoch whose validation loss is lower than that of every earlier epoch in the training log (all
+    sessions of the run), written whole under a temporary name before the previous best is removed.
+    So once such a file exists it holds the log's best epoch; a run that predates it gets one at its
+    next new best. Must come after `TrainingLog` (it reads the log to find the earlier epochs)."""
+
+    def __init__(self, model_dir):
+        super().__init__()
+        self.model_dir = model_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        if loss is None or not np.isfinite(float(loss)):
+            return
+        log_path = os.path.join(self.model_dir, TRAINING_LOG)
+        earlier = [r["val_loss"] for r in read_training_log(log_path) if r["epoch"] <= epoch and "val_loss" in r]
+        if earlier and float(loss) >= min(earlier):
+            return
+        path = os.path.join(self.model_dir, BEST_WEIGHTS.format(epoch=epoch + 1))
+        with atomic_path(path, suffix=".weights.h5") as tmp:
+            os.remove(tmp)  # h5py refuses to write over an existing (empty) file
+            self.model.save_weights(tmp)
+        for older, _ in best_epoch_files(self.model_dir):
+            if older != path:
+                os.remove(older)
+
+
+def best_epoch_files(model_dir):
+    """[(path, epoch)] of the `BestEpochWeights` files in `model_dir`, newest (highest epoch) first."""
+    pattern = re.compile(re.escape(BEST_WEIGHTS).replace(r"\{epoch:04d\}", r"(\d+)") + "$")
+    found = []
+    for name in os.listdir(model_dir) if os.path.isdir(model_dir) else []:
+        match = pattern.match(name)
+        if match:
+            found.append((os.path.join(model_dir, name), int(match.group(1))))
+    return sorted(found, key=lambda item: -item[1])
+
+
 class SampleGridEachEpoch(keras.callbacks.Callback):
     """Writes a PNG grid of samples from fixed noise after every epoch."""
 
@@ -352,6 +393,7 @@ def train(
     checkpoints = TrainingCheckpoints(state, save_every_steps, steps_per_epoch)
     callbacks = [
         TrainingLog(os.path.join(model_dir, TRAINING_LOG)),
+        BestEpochWeights(model_dir),
         checkpoints,
         SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), write_graph=False, profile_batch=0),
