@@ -277,7 +277,7 @@ def build_parser():
     p.add_argument("--data_dir", metavar="DIR",
                    help="A directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...), or a tensorflow-datasets "
                    "data_dir holding mnist (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-    _add_flags(p, "model_dir", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "seed")
+    _add_flags(p, "model_dir", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_decay", "seed")
     p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart
     parser.subcommands = sub
     return parser
@@ -571,6 +571,7 @@ def _train_classifier(args):
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,

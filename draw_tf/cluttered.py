@@ -82,9 +82,14 @@ def build_classifier(kind, preset="cluttered_mnist", **overrides):
     raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
 
 
-def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0):
+def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0, lr_decay=1.0, steps_per_epoch=None):
+    """Adam (gradient norm clipped) with `learning_rate` times `lr_decay` per epoch of
+    `steps_per_epoch` steps, smoothly step by step (1.0: constant)."""
+    schedule = learning_rate
+    if lr_decay != 1.0:
+        schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, lr_decay)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
+        optimizer=keras.optimizers.Adam(schedule, clipnorm=clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -138,7 +143,7 @@ class _EpochSeconds(keras.callbacks.Callback):
 
 def train_classifier(
     model_dir, kind="draw", preset="cluttered_mnist", data_dir=None, epochs=10, batch_size=64,
-    learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None,
+    learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None, lr_decay=1.0,
 ):
     """Trains `kind` (draw or baseline) on fresh cluttered scenes of the `train` digits and
     validates every epoch on scenes of the `validation` digits (held-out training digits); the
@@ -147,9 +152,13 @@ def train_classifier(
     `model_dir/backup` (Keras BackupAndRestore, kept after the last epoch) after an interruption or
     with more `epochs`. Writes `config.json`, `training_log.csv` (per epoch: loss, accuracy,
     val_loss, val_accuracy, wall_seconds), `model.keras` (the selected weights), `result.json` and,
-    for draw, `glimpses.gif`. Returns the result dict."""
+    for draw, `glimpses.gif`. `lr_decay`: the learning rate's factor per epoch (1.0: constant; the
+    schedule follows the optimizer's step count, so it continues across resumptions). Returns the
+    result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise ValueError(f"model_dir must be a directory, received the file {model_dir!r}.")
     config = get_classifier_preset(preset, **(overrides or {}))
@@ -171,8 +180,10 @@ def train_classifier(
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
-    model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
     train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
+    model = compile_classifier(
+        build_classifier(kind, preset, **(overrides or {})), learning_rate, lr_decay=lr_decay, steps_per_epoch=len(train_data)
+    )
     earlier = read_log(model_dir)
     best_path = os.path.join(model_dir, BEST_WEIGHTS)
     callbacks = [
@@ -199,7 +210,7 @@ def train_classifier(
     best_epoch = best_row(log)["epoch"] + 1 if log else epochs
     selected = _errors(model, (val_x, val_y), test)
     result = dict(
-        described, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+        described, epochs=epochs, learning_rate=learning_rate, lr_decay=lr_decay, batch_size=batch_size,
         train_digits=int(len(digits)), validation_scenes=int(len(val_y)), test_scenes=int(len(test[1])) if test else 0,
         selected_epoch=int(best_epoch), validation_error=selected["validation"], test_error=selected.get("test"),
         final_validation_error=final["validation"], final_test_error=final.get("test"),

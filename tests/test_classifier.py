@@ -195,3 +195,16 @@ def test_full_mnist_gives_a_test_error_apart_from_validation(tmp_path, monkeypat
     # measured again from the run's files (as for a stopped run): the same errors
     measured = cluttered.evaluate_run(str(tmp_path / "baseline"), data_dir)
     assert measured["test_error"] == pytest.approx(result["test_error"]) and measured["epoch"] == 1
+
+
+def test_lr_decay_multiplies_the_rate_per_epoch_and_follows_the_step_count(tmp_path):
+    from draw_tf import cluttered
+
+    model = compile_classifier(baseline_classifier(), learning_rate=2e-3, lr_decay=0.5, steps_per_epoch=10)
+    model.optimizer.build(model.trainable_variables)
+    for step, expected in ((0, 2e-3), (10, 1e-3), (25, 2e-3 * 0.5**2.5)):
+        model.optimizer.iterations.assign(step)  # a resumed run restores the step count
+        assert float(model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\] \(factor per epoch\), received 1.5"):
+        cluttered.train_classifier(str(tmp_path / "run"), "baseline", lr_decay=1.5)
+    assert not (tmp_path / "run").exists()
