@@ -3,10 +3,11 @@ depend on it.
 
     python -m benchmarks.classifier_windows --data_dir=MNIST_DIR                     # the shipped classifier
     python -m benchmarks.classifier_windows --data_dir=MNIST_DIR --model=RUN/model.keras
+    python -m benchmarks.classifier_windows --data_dir=MNIST_DIR --run=RUN             # its best epoch so far
 
 On the first --scenes validation scenes (the digit positions are recomputed from the scenes' seed,
 as `draw_tf.mnist_scenes.cluttered_scenes` draws them): per glimpse, the median distance from the
-window centre to the digit's centre and the median stride; the share of scenes where a glimpse
+window centre to the digit's centre, the median stride and filter standard deviation; the share of scenes where a glimpse
 after the first comes within --near pixels of the digit's centre, and the error with and without.
 """
 
@@ -23,6 +24,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="the MNIST IDX files")
     parser.add_argument("--model", help="a classifier .keras file (default: draw_tf.pretrained('cluttered_mnist'))")
+    parser.add_argument("--run", help="a train_classifier model_dir: its best epoch so far (best.weights.h5)")
     parser.add_argument("--scenes", type=int, default=2000)
     parser.add_argument("--near", type=float, default=8.0, help="pixels")
     args = parser.parse_args(argv)
@@ -33,7 +35,10 @@ def main(argv=None):
     import draw_tf
     from draw_tf import cluttered, mnist_scenes
 
-    model = keras.models.load_model(args.model) if args.model else draw_tf.pretrained("cluttered_mnist")
+    if args.run:
+        model = cluttered.load_run(args.run)[1]
+    else:
+        model = keras.models.load_model(args.model) if args.model else draw_tf.pretrained("cluttered_mnist")
     size = model.config.image_width
     x, y = cluttered.held_out_scenes(args.data_dir, "validation", size=size, limit=args.scenes)
     rng = np.random.default_rng(cluttered.SCENE_SEEDS["validation"])  # cluttered_scenes' first draw, for len(x) digits
@@ -45,10 +50,11 @@ def main(argv=None):
     distance = np.linalg.norm(windows[..., :2] - centre[:, None], axis=-1)  # [n, T]
     near = distance[:, 1:].min(axis=1) < args.near
     print(json.dumps({
-        "model": args.model or "pretrained:cluttered_mnist", "scenes": len(x), "near_px": args.near,
+        "model": args.run or args.model or "pretrained:cluttered_mnist", "scenes": len(x), "near_px": args.near,
         "error": float(1 - correct.mean()),
         "median_distance_px_per_glimpse": [round(float(v), 2) for v in np.median(distance, axis=0)],
         "median_stride_px_per_glimpse": [round(float(v), 2) for v in np.median(windows[..., 3], axis=0)],
+        "median_sigma_px_per_glimpse": [round(float(v), 2) for v in np.median(np.sqrt(windows[..., 2]), axis=0)],
         "share_with_a_glimpse_near_the_digit": float(near.mean()),
         "error_when_near": float(1 - correct[near].mean()),
         "error_when_never_near": float(1 - correct[~near].mean()) if (~near).any() else None,
