@@ -82,14 +82,9 @@ def build_classifier(kind, preset="cluttered_mnist", **overrides):
     raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
 
 
-def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0, lr_decay=1.0, steps_per_epoch=None):
-    """Adam (gradient norm clipped) with `learning_rate` times `lr_decay` per epoch of
-    `steps_per_epoch` steps, smoothly step by step (1.0: constant)."""
-    schedule = learning_rate
-    if lr_decay != 1.0:
-        schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, lr_decay)
+def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0):
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -130,6 +125,21 @@ def read_log(model_dir):
     return [rows[e] for e in sorted(rows)]
 
 
+class _EpochLearningRate(keras.callbacks.Callback):
+    """Sets the rate of epoch e (0-based) to learning_rate * lr_decay**e at the epoch's start. The
+    optimizer keeps a plain rate variable, so a run may continue with another schedule (or none)
+    with its Adam state: Keras does not load a backup's optimizer into one with a schedule object
+    (different variables). Unlike keras.callbacks.LearningRateScheduler it adds no column to the
+    epoch logs, which the CSV log of a resumed run could not take."""
+
+    def __init__(self, learning_rate, lr_decay):
+        super().__init__()
+        self.learning_rate, self.lr_decay = learning_rate, lr_decay
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.learning_rate * self.lr_decay**epoch)
+
+
 class _EpochSeconds(keras.callbacks.Callback):
     """Adds `wall_seconds` (this epoch's, validation included) to the logs the next callbacks see."""
 
@@ -152,9 +162,9 @@ def train_classifier(
     `model_dir/backup` (Keras BackupAndRestore, kept after the last epoch) after an interruption or
     with more `epochs`. Writes `config.json`, `training_log.csv` (per epoch: loss, accuracy,
     val_loss, val_accuracy, wall_seconds), `model.keras` (the selected weights), `result.json` and,
-    for draw, `glimpses.gif`. `lr_decay`: the learning rate's factor per epoch (1.0: constant; the
-    schedule follows the optimizer's step count, so it continues across resumptions). Returns the
-    result dict."""
+    for draw, `glimpses.gif`. `lr_decay`: the learning rate's factor per epoch (1.0: constant), set
+    at every epoch's start from the epoch number, so a resumed run continues the schedule, and a
+    run may continue with another one. Returns the result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
@@ -181,13 +191,12 @@ def train_classifier(
     write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
     train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
-    model = compile_classifier(
-        build_classifier(kind, preset, **(overrides or {})), learning_rate, lr_decay=lr_decay, steps_per_epoch=len(train_data)
-    )
+    model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
     earlier = read_log(model_dir)
     best_path = os.path.join(model_dir, BEST_WEIGHTS)
     callbacks = [
         train_data.callback(),
+        _EpochLearningRate(learning_rate, lr_decay),
         _EpochSeconds(),
         # the lowest validation error so far, also across resumed runs (from the log)
         keras.callbacks.ModelCheckpoint(

@@ -197,14 +197,22 @@ def test_full_mnist_gives_a_test_error_apart_from_validation(tmp_path, monkeypat
     assert measured["test_error"] == pytest.approx(result["test_error"]) and measured["epoch"] == 1
 
 
-def test_lr_decay_multiplies_the_rate_per_epoch_and_follows_the_step_count(tmp_path):
+def test_lr_decay_sets_each_epochs_rate_and_a_run_continues_with_its_adam_state_under_a_new_schedule(tmp_path):
+    import h5py
+
     from draw_tf import cluttered
 
-    model = compile_classifier(baseline_classifier(), learning_rate=2e-3, lr_decay=0.5, steps_per_epoch=10)
-    model.optimizer.build(model.trainable_variables)
-    for step, expected in ((0, 2e-3), (10, 1e-3), (25, 2e-3 * 0.5**2.5)):
-        model.optimizer.iterations.assign(step)  # a resumed run restores the step count
-        assert float(model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-5)
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=40)
+    run = dict(data_dir=data_dir, batch_size=8, steps_per_epoch=2, verbose=0)
+    model_dir = str(tmp_path / "run")
+    cluttered.train_classifier(model_dir, "baseline", epochs=1, learning_rate=2e-3, **run)  # a constant rate
+    cluttered.train_classifier(model_dir, "baseline", epochs=3, learning_rate=2e-3, lr_decay=0.5, **run)
+    with h5py.File(os.path.join(model_dir, "backup", "latest.weights.h5")) as f:
+        iterations, rate = f["optimizer/vars/0"][()], f["optimizer/vars/1"][()]
+    assert iterations == 6  # Adam's state came through the change of schedule: 3 epochs of 2 steps
+    assert rate == pytest.approx(2e-3 * 0.5**2)  # the rate of epoch 2 (0-based)
+    assert [r["epoch"] for r in cluttered.read_log(model_dir)] == [0, 1, 2]
     with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\] \(factor per epoch\), received 1.5"):
-        cluttered.train_classifier(str(tmp_path / "run"), "baseline", lr_decay=1.5)
-    assert not (tmp_path / "run").exists()
+        cluttered.train_classifier(str(tmp_path / "other"), "baseline", lr_decay=1.5)
+    assert not (tmp_path / "other").exists()
