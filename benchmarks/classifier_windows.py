@@ -23,8 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="the MNIST IDX files")
-    parser.add_argument("--model", help="a classifier .keras file (default: draw_tf.pretrained('cluttered_mnist'))")
-    parser.add_argument("--run", help="a train_classifier model_dir: its best epoch so far (best.weights.h5)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", help="a classifier .keras file (default: draw_tf.pretrained('cluttered_mnist'))")
+    which.add_argument("--run", help="a DRAW train_classifier model_dir: its best epoch so far (best.weights.h5)")
     parser.add_argument("--scenes", type=int, default=2000)
     parser.add_argument("--near", type=float, default=8.0, help="pixels")
     args = parser.parse_args(argv)
@@ -36,7 +37,9 @@ def main(argv=None):
     from draw_tf import cluttered, mnist_scenes
 
     if args.run:
-        model = cluttered.load_run(args.run)[1]
+        stored, model = cluttered.load_run(args.run)
+        if stored["kind"] != "draw":
+            parser.error(f"--run must be a DRAW classifier's run (it has windows), received a {stored['kind']!r} run")
     else:
         model = keras.models.load_model(args.model) if args.model else draw_tf.pretrained("cluttered_mnist")
     size = model.config.image_width

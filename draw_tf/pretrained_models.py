@@ -9,8 +9,8 @@ Each model is a folder `draw_tf/assets/pretrained/<name>/` holding
   classifier its validation and test errors.
 
 `python -m draw_tf.pretrained_models ship --model_dir=RUN --name=mnist --data_dir=...` ships the
-best epoch of a `draw-tf train` run (lowest validation loss; the run may keep training: should it
-replace its best file at that moment, ship fails and can be run again), or the best epoch of a `draw-tf train_classifier` run
+best epoch of a `draw-tf train` run (lowest validation loss, kept by the run as
+`best-epoch-NNNN.weights.h5`; the run may keep training), or the best epoch of a `draw-tf train_classifier` run
 (`--data_dir` then holds the MNIST digits its errors are measured on): every file is written to a temporary name and renamed
 into place, the weights last. `python -m draw_tf.pretrained_models restore --name=mnist
 --model_dir=NEW` turns the shipped model back into a run that `draw-tf train` continues (with a
@@ -20,6 +20,7 @@ fresh Adam), for a long training resumed on another machine.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "pretrained")
@@ -100,8 +101,8 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     with its config, training log (up to that epoch) and result; returns the result dict.
 
     The best epoch is the run's `best-epoch-NNNN.weights.h5` (see `training.BestEpochWeights`);
-    a run without one (it predates them, or has no new best since) ships its latest checkpoint,
-    which must then be at the end of the log's last epoch. The result also records the negative
+    a run without one (it predates them, has no new best since, or trains without validation)
+    ships its latest checkpoint, which must then be at the end of the log's last epoch. The result also records the negative
     ELBO of the first 500 images of the run's held-out split (posterior noise of seed 0), the
     number a test of the shipped weights checks them against.
     """
@@ -113,26 +114,30 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
         read_training_log, write_json_atomic,
     )
 
-    log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
-    if not log:
-        raise ValueError(f"{model_dir!r} has no finished epoch in its {TRAINING_LOG}: nothing to ship.")
     model = Draw(read_model_config(model_dir), seed=0)
     best_files = best_epoch_files(model_dir)
-    if best_files:
+    if best_files:  # the weights first, then the log, which by then has the weights' epoch
         path, epoch = best_files[0]
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except (OSError, FileNotFoundError) as e:
+            raise ValueError(f"{path!r} could not be read ({e}): did the run replace it just now? Ship again.") from e
+        log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
     else:
+        log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
         state = _TrainingState(model, model_dir)
-        if state.restore(partial=True) is None:
-            raise ValueError(f"{model_dir!r} holds no checkpoint and no best-epoch weights: nothing to ship.")
+        if not log or state.restore(partial=True) is None:
+            raise ValueError(f"{model_dir!r} has no finished epoch (no best-epoch weights, no checkpoint): nothing to ship.")
         epoch, step = int(state.epoch.numpy()), int(state.step.numpy())
         if step != 0 or epoch != log[-1]["epoch"]:
             raise ValueError(
-                f"{model_dir!r}'s latest checkpoint is at step {step} of epoch {epoch + 1}, not at the end of the "
-                f"log's last epoch ({log[-1]['epoch']}), and the run has no best-epoch weights: ship after an epoch "
-                "ends, with the run stopped."
+                f"{model_dir!r}'s latest checkpoint holds {epoch} finished epochs and {step} steps of the next, its log "
+                f"{log[-1]['epoch']} epochs, and the run has no best-epoch weights: ship at the end of an epoch, with the "
+                "run stopped."
             )
     shipped_log = [r for r in log if r["epoch"] <= epoch]
+    if not shipped_log or shipped_log[-1]["epoch"] != epoch:
+        raise ValueError(f"{model_dir!r}'s {TRAINING_LOG} has no record of epoch {epoch}, the epoch of the weights to ship.")
     row = shipped_log[-1]
     with open(os.path.join(model_dir, RUN_CONFIG)) as f:
         run_config = json.load(f)
@@ -140,7 +145,7 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     held_out = data.held_out_split(dataset)
     images = next(iter(data.make_dataset(dataset, held_out, 500, data_dir, shuffle=False, image_shape=model.config.image_shape)))
     first_500 = float(model.reconstruct(images)["negative_elbo"].numpy().mean())
-    best = min(log, key=lambda r: r.get("val_loss", float("inf")))
+    best = min(log, key=lambda r: r["val_loss"] if math.isfinite(r.get("val_loss", math.nan)) else math.inf)
     result = {
         "name": name,
         "epoch": row["epoch"],

@@ -231,8 +231,10 @@ class BestEpochWeights(keras.callbacks.Callback):
     """Keeps the weights of the run's best epoch: `model_dir/best-epoch-NNNN.weights.h5` after an
     epoch whose validation loss is lower than that of every earlier epoch in the training log (all
     sessions of the run), written whole under a temporary name before the previous best is removed.
-    So once such a file exists it holds the log's best epoch; a run that predates it gets one at its
-    next new best. Must come after `TrainingLog` (it reads the log to find the earlier epochs)."""
+    Comes after `TrainingLog` (it reads the earlier epochs from the log) and after the epoch's
+    checkpoint, so an epoch that has a file is never trained again by a resumed run. A run that
+    predates these files, or one stopped between its checkpoint and this file, gets one at its next
+    new best; until then the file (if any) holds an earlier epoch, which is what `ship` then says."""
 
     def __init__(self, model_dir):
         super().__init__()
@@ -243,7 +245,10 @@ class BestEpochWeights(keras.callbacks.Callback):
         if loss is None or not np.isfinite(float(loss)):
             return
         log_path = os.path.join(self.model_dir, TRAINING_LOG)
-        earlier = [r["val_loss"] for r in read_training_log(log_path) if r["epoch"] <= epoch and "val_loss" in r]
+        earlier = [
+            r["val_loss"] for r in read_training_log(log_path)
+            if r["epoch"] <= epoch and math.isfinite(r.get("val_loss", math.nan))
+        ]
         if earlier and float(loss) >= min(earlier):
             return
         path = os.path.join(self.model_dir, BEST_WEIGHTS.format(epoch=epoch + 1))
@@ -393,8 +398,8 @@ def train(
     checkpoints = TrainingCheckpoints(state, save_every_steps, steps_per_epoch)
     callbacks = [
         TrainingLog(os.path.join(model_dir, TRAINING_LOG)),
-        BestEpochWeights(model_dir),
         checkpoints,
+        BestEpochWeights(model_dir),
         SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), write_graph=False, profile_batch=0),
         TensorBoardImages(

@@ -22,10 +22,10 @@ def test_only_an_epoch_better_than_every_earlier_one_replaces_the_best_weights(t
     model = Draw(get_preset("quick", **SMALL), seed=0)
     keeper = training.BestEpochWeights(str(tmp_path))
     keeper.set_model(model)
-    _write_log(tmp_path, [90.0, 88.0, 89.0])  # TrainingLog has written epoch 3 (0-based 2) already
+    _write_log(tmp_path, [float("nan"), 88.0, 89.0])  # TrainingLog has written epoch 3 (0-based 2) already
     keeper.on_epoch_end(2, {"val_loss": 89.0})
-    assert training.best_epoch_files(str(tmp_path)) == []  # 89 does not beat epoch 2's 88
-    _write_log(tmp_path, [90.0, 88.0, 89.0, 87.5])
+    assert training.best_epoch_files(str(tmp_path)) == []  # 89 does not beat epoch 2's 88 (a NaN epoch counts for nothing)
+    _write_log(tmp_path, [float("nan"), 88.0, 89.0, 87.5])
     keeper.on_epoch_end(3, {"val_loss": 87.5})
     [(path, epoch)] = training.best_epoch_files(str(tmp_path))
     assert epoch == 4 and path.endswith("best-epoch-0004.weights.h5")
@@ -33,10 +33,10 @@ def test_only_an_epoch_better_than_every_earlier_one_replaces_the_best_weights(t
     kept.load_weights(path)
     for a, b in zip(kept.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    _write_log(tmp_path, [90.0, 88.0, 89.0, 87.5, 87.0])
+    _write_log(tmp_path, [float("nan"), 88.0, 89.0, 87.5, 87.0])
     keeper.on_epoch_end(4, {"val_loss": 87.0})
     assert [e for _, e in training.best_epoch_files(str(tmp_path))] == [5]  # the older best is gone
-    _write_log(tmp_path, [90.0, 88.0, 89.0, 87.5, 87.0, float("nan")])
+    _write_log(tmp_path, [float("nan"), 88.0, 89.0, 87.5, 87.0, float("nan")])
     keeper.on_epoch_end(5, {"val_loss": float("nan")})
     assert [e for _, e in training.best_epoch_files(str(tmp_path))] == [5]
 
@@ -61,6 +61,12 @@ def test_ship_takes_the_best_epoch_and_the_log_up_to_it(tmp_path):
     loaded.load_weights(str(shipped / "model.weights.h5"))
     for a, b in zip(kept.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Weights of an epoch the log does not know are refused, and the shipped model stays as it was.
+    (run_dir / training.BEST_WEIGHTS.format(epoch=9)).write_bytes(open(path, "rb").read())
+    before = (shipped / "result.json").read_text()
+    with pytest.raises(ValueError, match=r"has no record of epoch 9, the epoch of the weights to ship"):
+        pretrained_models.ship(str(run_dir), "tiny", str(tmp_path / "assets"))
+    assert (shipped / "result.json").read_text() == before
 
 
 def test_without_best_weights_ship_takes_the_latest_checkpoint_only_at_the_end_of_the_last_epoch(tmp_path):
@@ -76,6 +82,6 @@ def test_without_best_weights_ship_takes_the_latest_checkpoint_only_at_the_end_o
     for a, b in zip(loaded.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     training._TrainingState(model, str(run_dir)).save(2, step=1)  # a checkpoint in the middle of epoch 3
-    with pytest.raises(ValueError, match=r"latest checkpoint is at step 1 of epoch 3, not at the end of the log's last epoch \(2\)"):
+    with pytest.raises(ValueError, match=r"latest checkpoint holds 2 finished epochs and 1 steps of the next, its log 2 epochs"):
         pretrained_models.ship(str(run_dir), "other", str(tmp_path / "assets"))
     assert not (tmp_path / "assets" / "other").exists()  # nothing written
