@@ -8,7 +8,9 @@ depend on it.
 On the first --scenes validation scenes (the digit positions are recomputed from the scenes' seed,
 as `draw_tf.mnist_scenes.cluttered_scenes` draws them): per glimpse, the median distance from the
 window centre to the digit's centre, the median stride and filter standard deviation; the share of scenes where a glimpse
-after the first comes within --near pixels of the digit's centre, and the error with and without.
+after the first comes within --near pixels of the digit's centre, and the error with and without;
+the mean signed offset of the windows from the digit's centre (a bias, as opposed to scatter) and
+the error when glimpses 2..T are moved by minus the last glimpse's mean offset (onto the digit).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def main(argv=None):
     correct = np.concatenate([o["logits"].numpy() for o in outs]).argmax(-1) == y
     distance = np.linalg.norm(windows[..., :2] - centre[:, None], axis=-1)  # [n, T]
     near = distance[:, 1:].min(axis=1) < args.near
+    offset = (windows[..., :2] - centre[:, None]).mean(axis=0)  # [T, 2]: mean (x, y) offset per glimpse
+    moved = -offset[-1]
+    moved_logits = np.concatenate([_shifted_logits(model, x[i:i + 250], moved) for i in range(0, len(x), 250)])
     print(json.dumps({
         "model": args.run or args.model or "pretrained:cluttered_mnist", "scenes": len(x), "near_px": args.near,
         "error": float(1 - correct.mean()),
@@ -61,7 +66,31 @@ def main(argv=None):
         "share_with_a_glimpse_near_the_digit": float(near.mean()),
         "error_when_near": float(1 - correct[near].mean()),
         "error_when_never_near": float(1 - correct[~near].mean()) if (~near).any() else None,
+        "mean_offset_x_px_per_glimpse": [round(float(v), 2) for v in offset[:, 0]],
+        "mean_offset_y_px_per_glimpse": [round(float(v), 2) for v in offset[:, 1]],
+        "glimpses_2_to_T_moved_by_px": [round(float(v), 2) for v in moved],
+        "error_with_glimpses_moved": float(np.mean(moved_logits.argmax(-1) != y)),
     }, indent=1))
+
+
+def _shifted_logits(model, images, shift):
+    """The classifier's logits with the window centres of glimpses 2..T moved by `shift` (x, y) px."""
+    import tensorflow as tf
+
+    from draw_tf import attention
+
+    cfg = model.config
+    x = tf.transpose(tf.cast(images, tf.float32), [0, 3, 1, 2])
+    batch = tf.shape(x)[0]
+    h = c = tf.zeros(tf.stack([batch, cfg.lstm_size]))
+    for t in range(cfg.time_steps):
+        window = model.window(h)
+        if t > 0:
+            window = window._replace(gx=window.gx + float(shift[0]), gy=window.gy + float(shift[1]))
+        fx, fy = model.filterbank(window)
+        glimpse = attention.apply_read(x, fx, fy, window.gamma)
+        h, (h, c) = model.lstm(tf.reshape(glimpse, [batch, -1]), [h, c])
+    return model.head(h).numpy()
 
 
 if __name__ == "__main__":
