@@ -56,7 +56,7 @@ def main(argv=None):
     near = distance[:, 1:].min(axis=1) < args.near
     offset = (windows[..., :2] - centre[:, None]).mean(axis=0)  # [T, 2]: mean (x, y) offset per glimpse
     moved = -offset[-1]
-    moved_logits = np.concatenate([_shifted_logits(model, x[i:i + 250], moved) for i in range(0, len(x), 250)])
+    moved_logits = np.concatenate([model(x[i:i + 250], window_shift=moved).numpy() for i in range(0, len(x), 250)])
     print(json.dumps({
         "model": args.run or args.model or "pretrained:cluttered_mnist", "scenes": len(x), "near_px": args.near,
         "error": float(1 - correct.mean()),
@@ -71,26 +71,6 @@ def main(argv=None):
         "glimpses_2_to_T_moved_by_px": [round(float(v), 2) for v in moved],
         "error_with_glimpses_moved": float(np.mean(moved_logits.argmax(-1) != y)),
     }, indent=1))
-
-
-def _shifted_logits(model, images, shift):
-    """The classifier's logits with the window centres of glimpses 2..T moved by `shift` (x, y) px."""
-    import tensorflow as tf
-
-    from draw_tf import attention
-
-    cfg = model.config
-    x = tf.transpose(tf.cast(images, tf.float32), [0, 3, 1, 2])
-    batch = tf.shape(x)[0]
-    h = c = tf.zeros(tf.stack([batch, cfg.lstm_size]))
-    for t in range(cfg.time_steps):
-        window = model.window(h)
-        if t > 0:
-            window = window._replace(gx=window.gx + float(shift[0]), gy=window.gy + float(shift[1]))
-        fx, fy = model.filterbank(window)
-        glimpse = attention.apply_read(x, fx, fy, window.gamma)
-        h, (h, c) = model.lstm(tf.reshape(glimpse, [batch, -1]), [h, c])
-    return model.head(h).numpy()
 
 
 if __name__ == "__main__":

@@ -105,7 +105,9 @@ class DrawClassifier(keras.Model):
     Step t: window_t = W(h_{t-1}) (h_0 = 0), r_t = gamma F_Y x F_X^T (N x N per channel),
     (h_t, c_t) = LSTM(r_t, (h_{t-1}, c_{t-1})); logits = V h_T. `call(images, return_glimpses=True)`
     also returns the windows ([batch, T, 5]: gx, gy, sigma^2, delta, gamma in pixels) and the
-    glimpses ([batch, T, N, N, C]) for visualisation.
+    glimpses ([batch, T, N, N, C]) for visualisation. `window_shift=(dx, dy)` moves the window
+    centres of glimpses 2..T by that many pixels (to measure how much placement matters,
+    benchmarks/classifier_windows.py).
     """
 
     def __init__(self, config="cluttered_mnist", **kwargs):
@@ -134,15 +136,17 @@ class DrawClassifier(keras.Model):
         self.head.build((None, cfg.lstm_size))
         self.built = True
 
-    def call(self, images, return_glimpses=False):
+    def call(self, images, return_glimpses=False, window_shift=None):
         cfg = self.config
         _check_input(images, cfg.image_shape)
         x = tf.transpose(tf.cast(images, tf.float32), [0, 3, 1, 2])  # [b, C, B, A]
         batch = tf.shape(x)[0]
         h = c = tf.zeros(tf.stack([batch, cfg.lstm_size]))
         windows, glimpses = [], []
-        for _ in range(cfg.time_steps):  # T is small: a plain Python loop, unrolled in the graph
+        for t in range(cfg.time_steps):  # T is small: a plain Python loop, unrolled in the graph
             window = self.window(h)
+            if window_shift is not None and t > 0:
+                window = window._replace(gx=window.gx + float(window_shift[0]), gy=window.gy + float(window_shift[1]))
             fx, fy = self.filterbank(window)
             glimpse = attention.apply_read(x, fx, fy, window.gamma)  # [b, C, N, N]
             h, (h, c) = self.lstm(tf.reshape(glimpse, [batch, -1]), [h, c])

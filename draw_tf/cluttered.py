@@ -190,8 +190,8 @@ def train_classifier(
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
-    train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
     model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
+    train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
     earlier = read_log(model_dir)
     best_path = os.path.join(model_dir, BEST_WEIGHTS)
     callbacks = [

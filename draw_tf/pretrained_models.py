@@ -116,25 +116,24 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
 
     model = Draw(read_model_config(model_dir), seed=0)
     best_files = best_epoch_files(model_dir)
-    if best_files:  # the weights first, then the log, which by then has the weights' epoch
+    if best_files:
         path, epoch = best_files[0]
         try:
             model.load_weights(path)
-        except (OSError, FileNotFoundError) as e:
+        except OSError as e:
             raise ValueError(f"{path!r} could not be read ({e}): did the run replace it just now? Ship again.") from e
-        log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
     else:
-        log = read_training_log(os.path.join(model_dir, TRAINING_LOG))
         state = _TrainingState(model, model_dir)
-        if not log or state.restore(partial=True) is None:
+        if state.restore(partial=True) is None:
             raise ValueError(f"{model_dir!r} has no finished epoch (no best-epoch weights, no checkpoint): nothing to ship.")
         epoch, step = int(state.epoch.numpy()), int(state.step.numpy())
-        if step != 0 or epoch != log[-1]["epoch"]:
-            raise ValueError(
-                f"{model_dir!r}'s latest checkpoint holds {epoch} finished epochs and {step} steps of the next, its log "
-                f"{log[-1]['epoch']} epochs, and the run has no best-epoch weights: ship at the end of an epoch, with the "
-                "run stopped."
-            )
+    log = read_training_log(os.path.join(model_dir, TRAINING_LOG))  # after the weights: it has their epoch by then
+    if not best_files and (step != 0 or not log or epoch != log[-1]["epoch"]):
+        raise ValueError(
+            f"{model_dir!r}'s latest checkpoint holds {epoch} finished epochs and {step} steps of the next, its log "
+            f"{log[-1]['epoch'] if log else 0} epochs, and the run has no best-epoch weights: ship at the end of an "
+            "epoch, with the run stopped."
+        )
     shipped_log = [r for r in log if r["epoch"] <= epoch]
     if not shipped_log or shipped_log[-1]["epoch"] != epoch:
         raise ValueError(f"{model_dir!r}'s {TRAINING_LOG} has no record of epoch {epoch}, the epoch of the weights to ship.")

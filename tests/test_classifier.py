@@ -216,3 +216,15 @@ def test_lr_decay_sets_each_epochs_rate_and_a_run_continues_with_its_adam_state_
     with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\] \(factor per epoch\), received 1.5"):
         cluttered.train_classifier(str(tmp_path / "other"), "baseline", lr_decay=1.5)
     assert not (tmp_path / "other").exists()
+
+
+def test_window_shift_moves_the_windows_of_glimpses_after_the_first():
+    model = DrawClassifier(ClassifierConfig(image_height=40, image_width=40, time_steps=3, lstm_size=16, read_size=4))
+    images = np.random.default_rng(0).random((2, 40, 40, 1)).astype(np.float32)
+    plain = model(images, return_glimpses=True)
+    moved = model(images, return_glimpses=True, window_shift=(3.0, -2.0))
+    np.testing.assert_allclose(moved["windows"][:, 0], plain["windows"][:, 0])  # the first glimpse stays
+    # glimpse 2's window comes from h_1, which only the unmoved first glimpse made: exactly shifted
+    np.testing.assert_allclose(moved["windows"][:, 1, :2] - plain["windows"][:, 1, :2], [[3.0, -2.0]] * 2, atol=1e-4)
+    np.testing.assert_allclose(moved["windows"][:, 1, 2:], plain["windows"][:, 1, 2:], rtol=1e-5)
+    np.testing.assert_allclose(model(images, window_shift=(0.0, 0.0)), plain["logits"], rtol=1e-5)
