@@ -72,7 +72,8 @@ def run_variant(args, learning_rate, window_rate, canvas_init, val_images):
     from draw_tf.config import get_preset
 
     keras.utils.set_random_seed(args.seed)
-    config = get_preset(args.preset, window_rate=window_rate)
+    overrides = {"read_size": args.read_size} if args.read_size else {}
+    config = get_preset(args.preset, window_rate=window_rate, **overrides)
     model = Draw(config, seed=args.seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     model.build()
@@ -123,6 +124,9 @@ def main(argv=None):
     parser.add_argument("--data_dir", required=True, help="the MNIST IDX files (or a tfds data_dir)")
     parser.add_argument("--preset", default="mnist_two_digit")
     parser.add_argument("--dataset", default="two_digit_mnist")
+    parser.add_argument("--read_size", type=int, default=0,
+                        help="the read's N (0: the preset's; results/two_digit_dynamics.json used 2, "
+                             "the two-digit preset's read before it became 12)")
     parser.add_argument("--variants", default="1e-3:1",
                         help="comma-separated learning_rate:window_rate[:canvas_init] (canvas_init: zeros or data)")
     parser.add_argument("--steps", type=int, default=3000)
@@ -144,7 +148,7 @@ def main(argv=None):
     val = data.load_images(args.dataset, "validation", args.data_dir, seed=1).take(args.val_images)
     val_images = np.stack(list(val.as_numpy_iterator()))
     results = [run_variant(args, lr, rate, init, val_images) for lr, rate, init in variants]
-    print(json.dumps({"preset": args.preset, "dataset": args.dataset, "steps": args.steps, "every": args.every,
+    print(json.dumps({"preset": args.preset, "read_size": args.read_size or None, "dataset": args.dataset, "steps": args.steps, "every": args.every,
                       "batch_size": args.batch_size, "seed": args.seed, "variants": results}, indent=1))
 
 

@@ -129,13 +129,15 @@ def _check_int(name, value, minimum, hint=""):
         raise ValueError(f"{name} must be an integer >= {minimum}{extra}, received {value!r}.")
 
 
-# Table 3 of the paper. The two-digit model is not in the table: it uses the MNIST settings on 60x60.
+# Table 3 of the paper. The two-digit model is not in the table: it uses the MNIST settings on 60x60
+# except a 12x12 read (a 2x2 read trains 107 nats behind after 600 steps, docs/experiments.md) and
+# the slower window map that keeps the windows on the 60x60 scene (window_rate 1/16).
 # cifar10 and svhn keep the paper's Bernoulli loss (cross-entropy on intensities in [0, 1]);
 # cifar10_logistic is cifar10 with the 8-bit discretized logistic, reported in bits per dimension.
 PRESETS: Dict[str, DrawConfig] = {
     "mnist": DrawConfig(),
     "mnist_no_attention": DrawConfig(read_size=0, write_size=0),
-    "mnist_two_digit": DrawConfig(image_height=60, image_width=60),
+    "mnist_two_digit": DrawConfig(image_height=60, image_width=60, read_size=12, window_rate=0.0625),
     "svhn": DrawConfig(
         image_height=64, image_width=64, channels=3, time_steps=32,
         encoder_size=800, decoder_size=800, z_size=100, read_size=12, write_size=12,

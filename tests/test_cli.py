@@ -398,7 +398,7 @@ def test_two_digit_mnist_train_sample_evaluate(tmp_path):
     assert np.isfinite(summary["val_loss"])
     with open(os.path.join(model_dir, "config.json")) as f:
         stored = json.load(f)["model"]
-    assert (stored["image_height"], stored["image_width"], stored["time_steps"], stored["read_size"]) == (60, 60, 3, 2)
+    assert (stored["image_height"], stored["image_width"], stored["time_steps"], stored["read_size"]) == (60, 60, 3, 12)
     # what `draw-tf sample` and `draw-tf evaluate --dataset=two_digit_mnist` run, in process
     from draw_tf import data, training
 
