@@ -72,8 +72,7 @@ def run_variant(args, learning_rate, window_rate, canvas_init, val_images):
     from draw_tf.config import get_preset
 
     keras.utils.set_random_seed(args.seed)
-    overrides = {"read_size": args.read_size} if args.read_size else {}
-    config = get_preset(args.preset, window_rate=window_rate, **overrides)
+    config = get_preset(args.preset, **{**args.overrides, "window_rate": window_rate})
     model = Draw(config, seed=args.seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     model.build()
@@ -120,13 +119,15 @@ def run_variant(args, learning_rate, window_rate, canvas_init, val_images):
 
 
 def main(argv=None):
+    from draw_tf import cli
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="the MNIST IDX files (or a tfds data_dir)")
     parser.add_argument("--preset", default="mnist_two_digit")
     parser.add_argument("--dataset", default="two_digit_mnist")
-    parser.add_argument("--read_size", type=int, default=0,
-                        help="the read's N (0: the preset's; results/two_digit_dynamics.json used 2, "
-                             "the two-digit preset's read before it became 12)")
+    parser.add_argument("--set", type=cli._list, default=[], metavar="NAME=VALUE,...",
+                        help="preset fields to change, as `draw-tf train --set` (results/two_digit_dynamics.json "
+                             "used read_size=2, the two-digit preset's read before it became 12)")
     parser.add_argument("--variants", default="1e-3:1",
                         help="comma-separated learning_rate:window_rate[:canvas_init] (canvas_init: zeros or data)")
     parser.add_argument("--steps", type=int, default=3000)
@@ -136,6 +137,7 @@ def main(argv=None):
     parser.add_argument("--spike", type=float, default=1.3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    args.overrides = cli._overrides(args)
     variants = []
     for spec in args.variants.split(","):
         lr, rate, *init = spec.split(":")
@@ -148,7 +150,7 @@ def main(argv=None):
     val = data.load_images(args.dataset, "validation", args.data_dir, seed=1).take(args.val_images)
     val_images = np.stack(list(val.as_numpy_iterator()))
     results = [run_variant(args, lr, rate, init, val_images) for lr, rate, init in variants]
-    print(json.dumps({"preset": args.preset, "read_size": args.read_size or None, "dataset": args.dataset, "steps": args.steps, "every": args.every,
+    print(json.dumps({"preset": args.preset, "set": args.overrides, "dataset": args.dataset, "steps": args.steps, "every": args.every,
                       "batch_size": args.batch_size, "seed": args.seed, "variants": results}, indent=1))
 
 
