@@ -278,6 +278,9 @@ def build_parser():
                    help="A directory of the MNIST IDX files (t10k-images-idx3-ubyte.gz, ...), or a tensorflow-datasets "
                    "data_dir holding mnist (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
     _add_flags(p, "model_dir", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_decay", "seed")
+    p.add_argument("--init_weights", metavar="FILE_OR_NAME",
+                   help="Start a new run from these weights (a .weights.h5 file, or a shipped classifier's name such as "
+                   "cluttered_mnist) with a fresh Adam, instead of a random initialisation; a resumed run ignores it.")
     p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart
     parser.subcommands = sub
     return parser
@@ -575,6 +578,7 @@ def _train_classifier(args):
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,
+        init_weights=args.init_weights,
     )
     result["model_dir"] = args.model_dir
     print(json.dumps(result, indent=2))

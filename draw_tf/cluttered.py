@@ -154,6 +154,7 @@ class _EpochSeconds(keras.callbacks.Callback):
 def train_classifier(
     model_dir, kind="draw", preset="cluttered_mnist", data_dir=None, epochs=10, batch_size=64,
     learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None, lr_decay=1.0,
+    init_weights=None,
 ):
     """Trains `kind` (draw or baseline) on fresh cluttered scenes of the `train` digits and
     validates every epoch on scenes of the `validation` digits (held-out training digits); the
@@ -164,7 +165,10 @@ def train_classifier(
     val_loss, val_accuracy, wall_seconds), `model.keras` (the selected weights), `result.json` and,
     for draw, `glimpses.gif`. `lr_decay`: the learning rate's factor per epoch (1.0: constant), set
     at every epoch's start from the epoch number, so a resumed run continues the schedule, and a
-    run may continue with another one. Returns the result dict."""
+    run may continue with another one. `init_weights`: a new run starts from these weights (a
+    `.weights.h5` file or a shipped classifier's name, e.g. "cluttered_mnist": a warm restart,
+    with a fresh Adam and the schedule from epoch 0) instead of a random initialisation; a
+    resumed run ignores it. Returns the result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
@@ -183,7 +187,8 @@ def train_classifier(
                 f"model_dir {model_dir!r} holds a classifier with another configuration (stored {stored}, requested "
                 f"{described}); pick another model_dir."
             )
-    digits, labels = mnist_scenes.mnist_digits("train", data_dir)  # fails before anything is written
+    init_path = _init_weights_path(init_weights)  # these fail before anything is written
+    digits, labels = mnist_scenes.mnist_digits("train", data_dir)
     size = config.image_height
     val_x, val_y = held_out_scenes(data_dir, "validation", size=size, limit=held_out_limit)
     test = test_scenes(data_dir, size=size, limit=held_out_limit)
@@ -193,6 +198,9 @@ def train_classifier(
     model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
     train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
     earlier = read_log(model_dir)
+    resuming = os.path.isdir(os.path.join(model_dir, "backup"))
+    if init_path is not None and not resuming:
+        model.load_weights(init_path)
     best_path = os.path.join(model_dir, BEST_WEIGHTS)
     callbacks = [
         train_data.callback(),
@@ -225,6 +233,8 @@ def train_classifier(
         final_validation_error=final["validation"], final_test_error=final.get("test"),
         parameters=int(model.count_params()), train_seconds=float(sum(r.get("wall_seconds", 0.0) for r in log)),
     )
+    if init_weights is not None:
+        result["init_weights"] = init_weights
     with atomic_path(os.path.join(model_dir, "model.keras"), suffix=".keras") as tmp:
         model.save(tmp)
     write_json_atomic(os.path.join(model_dir, "result.json"), result)
@@ -236,6 +246,19 @@ def train_classifier(
         frames = np.stack([glimpse_frames(model, shown[i], scale=2) for i in range(min(4, len(shown)))])
         save_gif(os.path.join(model_dir, "glimpses.gif"), tile_frames(frames, columns=4), duration_ms=400)
     return result
+
+
+def _init_weights_path(init_weights):
+    """The weights file a warm restart starts from: `init_weights` itself, or a shipped classifier's."""
+    if init_weights is None:
+        return None
+    if isinstance(init_weights, str) and init_weights.endswith(".weights.h5"):
+        if not os.path.isfile(init_weights):
+            raise FileNotFoundError(f"init_weights: expected an existing .weights.h5 file, received {init_weights!r}.")
+        return init_weights
+    from draw_tf import pretrained_models
+
+    return os.path.join(pretrained_models._model_dir(init_weights, "classifier"), pretrained_models.WEIGHTS_FILE)
 
 
 def load_run(model_dir, weights=BEST_WEIGHTS):

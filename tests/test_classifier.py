@@ -228,3 +228,36 @@ def test_window_shift_moves_the_windows_of_glimpses_after_the_first():
     np.testing.assert_allclose(moved["windows"][:, 1, :2] - plain["windows"][:, 1, :2], [[3.0, -2.0]] * 2, atol=1e-4)
     np.testing.assert_allclose(moved["windows"][:, 1, 2:], plain["windows"][:, 1, 2:], rtol=1e-5)
     np.testing.assert_allclose(model(images, window_shift=(0.0, 0.0)), plain["logits"], rtol=1e-5)
+
+
+def test_init_weights_warm_starts_a_new_run_and_a_resumed_run_ignores_it(tmp_path):
+    """A new run with init_weights starts from those weights (a fresh Adam); bad values fail first."""
+    from draw_tf import cluttered
+
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=40)
+    run = dict(data_dir=data_dir, batch_size=8, steps_per_epoch=1, verbose=0, seed=1)
+    first = str(tmp_path / "first")
+    cluttered.train_classifier(first, "baseline", epochs=1, **run)
+    weights = os.path.join(first, cluttered.BEST_WEIGHTS)
+    _, trained = cluttered.load_run(first)
+    # at a rate of 1e-12 one step leaves the weights where they started: the warm run's weights
+    warm = str(tmp_path / "warm")
+    result = cluttered.train_classifier(warm, "baseline", epochs=1, learning_rate=1e-12, init_weights=weights, **run)
+    assert result["init_weights"] == weights
+    _, started = cluttered.load_run(warm)
+    for a, b in zip(trained.get_weights(), started.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # a fresh run from the same seed starts where `first` started, one Adam step (about 1e-3) away
+    cold = str(tmp_path / "cold")
+    cluttered.train_classifier(cold, "baseline", epochs=1, learning_rate=1e-12, **run)
+    _, fresh = cluttered.load_run(cold)
+    assert max(np.abs(a - b).max() for a, b in zip(trained.get_weights(), fresh.get_weights())) > 5e-4
+    # resuming the warm run with more epochs does not load the weights again (it continues its backup)
+    cluttered.train_classifier(warm, "baseline", epochs=2, learning_rate=1e-12, init_weights=weights, **run)
+    assert [r["epoch"] for r in cluttered.read_log(warm)] == [0, 1]
+    with pytest.raises(FileNotFoundError, match=r"expected an existing \.weights\.h5 file, received '.*missing\.weights\.h5'"):
+        cluttered.train_classifier(str(tmp_path / "bad"), "baseline", init_weights=str(tmp_path / "missing.weights.h5"), **run)
+    with pytest.raises(ValueError, match="Unknown pretrained classifier 'mnist'; available: cluttered_mnist"):
+        cluttered.train_classifier(str(tmp_path / "bad"), "baseline", init_weights="mnist", **run)
+    assert not (tmp_path / "bad").exists()
