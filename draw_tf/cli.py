@@ -179,6 +179,11 @@ FLAGS = {
         help="Where a new run's learned initial canvas c_0 starts: data (the logit of the training images' mean) "
         "or zeros (grey). A resumed run keeps its own.",
     ),
+    "weight_average": dict(
+        type=float, default=0.0, metavar="M",
+        help="0 (off), or the momentum of a moving average of the weights (e.g. 0.999: about the last 1,000 steps) "
+        "that validation, the best-epoch weights and the samples use; the log also has the raw weights' validation.",
+    ),
     "lr_decay": dict(
         type=_float_in(0.0, 1.0), default=1.0, metavar="FACTOR",
         help="Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).",
@@ -222,7 +227,7 @@ def build_parser():
 
     p = sub["train"]
     _add_flags(p, "preset", "set", "dataset", "data_dir", "model_dir", "epochs", "steps_per_epoch", "batch_size",
-               "learning_rate", "lr_decay", "canvas_init", "save_every_steps", "jit_compile", "jit_loss", "strategy",
+               "learning_rate", "lr_decay", "weight_average", "canvas_init", "save_every_steps", "jit_compile", "jit_loss", "strategy",
                "seed")
 
     p = sub["evaluate"]
@@ -447,6 +452,7 @@ def _train(args):
         strategy=args.strategy,
         save_every_steps=args.save_every_steps or None,
         canvas_init=args.canvas_init,
+        weight_average=args.weight_average,
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
     summary["model_dir"] = args.model_dir

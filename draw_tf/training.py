@@ -7,6 +7,7 @@ per epoch) and, after training, `model.keras`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from draw_tf.files import atomic_path
 from draw_tf.images import save_grid
 from draw_tf.model import Draw
 from draw_tf.visualize import TensorBoardImages
+from draw_tf.weight_average import WeightAverage
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -62,7 +64,7 @@ class _TrainingState:
     checkpointed together. TF writes a checkpoint's files before it records the checkpoint as the
     latest, so a crash while saving leaves the previous checkpoint as the one restored."""
 
-    def __init__(self, model, model_dir, max_to_keep=3):
+    def __init__(self, model, model_dir, max_to_keep=3, weight_average=None):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
         items = {"model": model, "epoch": self.epoch}
@@ -73,14 +75,20 @@ class _TrainingState:
         if getattr(model, "optimizer", None) is not None:
             items["optimizer"] = model.optimizer
             later["noise_seed"] = model.seed_generator.state
+        if weight_average is not None:  # the moving average of `draw-tf train --weight_average`
+            later["weight_average"] = weight_average.averages
         latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
         stored = set() if latest is None else {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
-        items.update({name: value for name, value in later.items() if latest is None or name in stored})
+        # what this model_dir's checkpoints do not hold yet: restored without, saved with from then on
+        self.withheld = {name for name in later if latest is not None and name not in stored}
         self.model = model
+        self._directory, self._max_to_keep = os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep
+        self._all_items = {**items, **later}
+        self._track({name: value for name, value in self._all_items.items() if name not in self.withheld})
+
+    def _track(self, items):
         self.checkpoint = tf.train.Checkpoint(**items)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep
-        )
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self._directory, max_to_keep=self._max_to_keep)
 
     def restore(self, partial=False):
         """Restores the latest readable checkpoint; returns its path or None if there is none.
@@ -113,6 +121,8 @@ class _TrainingState:
                     f"Checkpoint {path!r} does not match this model's configuration (or, when resuming, the "
                     f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
                 ) from e
+            if self.withheld:
+                self._track(self._all_items)
             return path
         if unreadable:
             raise ValueError(f"Every checkpoint in {os.path.dirname(unreadable[0])!r} is unreadable: {unreadable}.")
@@ -204,7 +214,10 @@ class TrainingLog(keras.callbacks.Callback):
         learning_rate = self.model.optimizer.learning_rate
         earlier = [r for r in read_training_log(self.path) if r["epoch"] <= epoch] if os.path.exists(self.path) else []
         record = {"epoch": epoch + 1}
-        for key in ("loss", "reconstruction", "kl", "val_loss", "val_reconstruction", "val_kl"):
+        for key in (
+            "loss", "reconstruction", "kl", "val_loss", "val_reconstruction", "val_kl",
+            "val_loss_unaveraged", "val_reconstruction_unaveraged", "val_kl_unaveraged",  # --weight_average
+        ):
             if key in logs:
                 record[key] = float(np.asarray(logs[key]).reshape(-1)[0])
         record.update(
@@ -234,11 +247,13 @@ class BestEpochWeights(keras.callbacks.Callback):
     Comes after `TrainingLog` (it reads the earlier epochs from the log) and after the epoch's
     checkpoint, so an epoch that has a file is never trained again by a resumed run. A run that
     predates these files, or one stopped between its checkpoint and this file, gets one at its next
-    new best; until then the file (if any) holds an earlier epoch, which is what `ship` then says."""
+    new best; until then the file (if any) holds an earlier epoch, which is what `ship` then says.
+    With a `weight_average` (`WeightAverage`), the file holds the averaged weights it validated."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, weight_average=None):
         super().__init__()
         self.model_dir = model_dir
+        self.weight_average = weight_average
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("val_loss")
@@ -254,7 +269,8 @@ class BestEpochWeights(keras.callbacks.Callback):
         path = os.path.join(self.model_dir, BEST_WEIGHTS.format(epoch=epoch + 1))
         with atomic_path(path, suffix=".weights.h5") as tmp:
             os.remove(tmp)  # h5py refuses to write over an existing (empty) file
-            self.model.save_weights(tmp)
+            with _averaged(self.weight_average):
+                self.model.save_weights(tmp)
         for older, _ in best_epoch_files(self.model_dir):
             if older != path:
                 os.remove(older)
@@ -271,17 +287,25 @@ def best_epoch_files(model_dir):
     return sorted(found, key=lambda item: -item[1])
 
 
-class SampleGridEachEpoch(keras.callbacks.Callback):
-    """Writes a PNG grid of samples from fixed noise after every epoch."""
+def _averaged(weight_average):
+    """Inside, the model holds the weight average if there is one (`WeightAverage.applied`)."""
+    return contextlib.nullcontext() if weight_average is None else weight_average.applied()
 
-    def __init__(self, directory, num_samples=64, seed=0):
+
+class SampleGridEachEpoch(keras.callbacks.Callback):
+    """Writes a PNG grid of samples from fixed noise after every epoch (from the weight average if
+    there is one)."""
+
+    def __init__(self, directory, num_samples=64, seed=0, weight_average=None):
         super().__init__()
         self.directory = directory
         self.num_samples = num_samples
         self.seed = seed
+        self.weight_average = weight_average
 
     def on_epoch_end(self, epoch, logs=None):
-        sample_grid(self.model, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), self.num_samples, self.seed)
+        with _averaged(self.weight_average):
+            sample_grid(self.model, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), self.num_samples, self.seed)
 
 
 def save_model_atomic(model, path):
@@ -323,6 +347,7 @@ def train(
     save_every_steps=100,
     callbacks=None,
     canvas_init="data",
+    weight_average=0.0,
 ):
     """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict).
 
@@ -339,6 +364,11 @@ def train(
     `canvas_init`: where a new run's learned initial canvas c_0 starts: "data", the logit of the
     mean of the first 10,000 training images (see `initial_canvas_logits`), or "zeros"
     (sigmoid(c_0) = 0.5 everywhere).
+    `weight_average`: 0 (off), or the momentum M of a moving average of the weights (Polyak
+    averaging, `draw_tf.weight_average`; e.g. 0.999, about the last 1,000 steps) that validation,
+    the best-epoch weights and the sample grids use; the log then also has the raw weights'
+    validation (`val_loss_unaveraged`). It may be switched on when resuming: the average then
+    starts at the restored weights.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
@@ -346,6 +376,10 @@ def train(
         raise ValueError(f"learning_rate must be a positive number, received {learning_rate!r}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
+    if weight_average != 0.0 and (
+        isinstance(weight_average, bool) or not isinstance(weight_average, (int, float)) or not 0 < weight_average < 1
+    ):
+        raise ValueError(f"weight_average must be 0 (off) or a momentum in (0, 1), received {weight_average!r}.")
     if canvas_init not in CANVAS_INITS:
         raise ValueError(f"canvas_init must be one of {CANVAS_INITS}, received {canvas_init!r}.")
     _check_model_dir(model_dir)
@@ -376,6 +410,7 @@ def train(
         {
             "model": config.to_dict(), "dataset": dataset, "batch_size": batch_size,
             "learning_rate": learning_rate, "lr_decay": lr_decay, "canvas_init": canvas_init,
+            "weight_average": weight_average,
         },
     )
 
@@ -384,10 +419,13 @@ def train(
         model = Draw(config, seed=seed, jit_loss=jit_loss)
         model.compile(optimizer=adam_with_decay(learning_rate, lr_decay, steps_per_epoch), jit_compile=jit_compile)
         model.optimizer.build(model.trainable_variables)
-        state = _TrainingState(model, model_dir)
+        average = WeightAverage(model, weight_average, val_ds) if weight_average else None
+        state = _TrainingState(model, model_dir, weight_average=average)
         restored = state.restore()
         if not restored and canvas_init == "data":
             model.cell.initial_canvas.assign(initial_canvas_logits(stream.mean_image(limit=10_000)))
+        if average is not None and (not restored or "weight_average" in state.withheld):
+            average.reset()  # a new run, or one that averages from now on: from the weights it has
         if restored and lr_decay == 1.0:  # a constant rate is optimizer state: use the one asked for now
             model.optimizer.learning_rate.assign(learning_rate)
     initial_epoch, initial_step = int(state.epoch.numpy()), int(state.step.numpy())
@@ -396,11 +434,11 @@ def train(
     if restored and verbose:
         print(f"Resuming from {restored} (epoch {initial_epoch}, step {initial_step}).")
     checkpoints = TrainingCheckpoints(state, save_every_steps, steps_per_epoch)
-    callbacks = [
+    callbacks = ([] if average is None else [average]) + [
         TrainingLog(os.path.join(model_dir, TRAINING_LOG)),
         checkpoints,
-        BestEpochWeights(model_dir),
-        SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed),
+        BestEpochWeights(model_dir, average),
+        SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed, weight_average=average),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), write_graph=False, profile_batch=0),
         TensorBoardImages(
             os.path.join(model_dir, "logs", "images"), num_samples=16, seed=seed, write_scalars=False,
@@ -449,7 +487,8 @@ def initial_canvas_logits(mean_image):
 
 
 def load_model(model_dir_or_file, seed=None):
-    """A `Draw` from a `.keras` file or from the latest checkpoint of a model directory."""
+    """A `Draw` from a `.keras` file or from the latest checkpoint of a model directory (its weight
+    average if the run keeps one: `draw-tf train --weight_average`)."""
     path = model_dir_or_file
     if os.path.isfile(path):
         if not path.endswith(".keras"):
@@ -462,12 +501,20 @@ def load_model(model_dir_or_file, seed=None):
         raise FileNotFoundError(f"{path!r} has no {CONFIG_FILE}; is it a draw-tf model_dir?")
     model = Draw(config, seed=seed)
     state = _TrainingState(model, path)
-    if state.restore(partial=True) is None:
+    restored = state.restore(partial=True)
+    if restored is None:
         final = os.path.join(path, FINAL_MODEL)
         if os.path.exists(final):
             return load_keras_file(final)
         raise FileNotFoundError(f"{path!r} holds no checkpoint yet.")
+    stored = {name for name, _ in tf.train.list_variables(restored)}
+    if f"weight_average/0/{_VALUE}" in stored:
+        for i, weight in enumerate(model.trainable_variables):
+            weight.assign(tf.train.load_variable(restored, f"weight_average/{i}/{_VALUE}"))
     return model
+
+
+_VALUE = ".ATTRIBUTES/VARIABLE_VALUE"  # a tf.train.Checkpoint key's variable suffix
 
 
 def load_keras_file(path):
