@@ -74,6 +74,17 @@ def _float_in(low, high=None):
     return parse
 
 
+def _momentum(text):
+    """0 (off) or a number in (0, 1): a moving average's momentum."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if not (value == 0.0 or 0.0 < value < 1.0):
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a momentum in (0, 1), received {text}")
+    return value
+
+
 def _list(text):
     """A comma-separated list, as absl's DEFINE_list read it: items stripped, "" is the empty list."""
     return [item.strip() for item in text.split(",")] if text.strip() else []
@@ -180,9 +191,10 @@ FLAGS = {
         "or zeros (grey). A resumed run keeps its own.",
     ),
     "weight_average": dict(
-        type=float, default=0.0, metavar="M",
+        type=_momentum, metavar="M",
         help="0 (off), or the momentum of a moving average of the weights (e.g. 0.999: about the last 1,000 steps) "
-        "that validation, the best-epoch weights and the samples use; the log also has the raw weights' validation.",
+        "that validation, the best-epoch weights, the samples and model.keras use; the log also has the raw weights' "
+        "validation, on the same noise. Default: as the model_dir's run had it (off for a new run).",
     ),
     "lr_decay": dict(
         type=_float_in(0.0, 1.0), default=1.0, metavar="FACTOR",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 
 import keras
@@ -192,15 +193,24 @@ def train_classifier(
     size = config.image_height
     val_x, val_y = held_out_scenes(data_dir, "validation", size=size, limit=held_out_limit)
     test = test_scenes(data_dir, size=size, limit=held_out_limit)
-    os.makedirs(model_dir, exist_ok=True)
-    write_json_atomic(config_path, described)
     keras.utils.set_random_seed(seed)
     model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
+    resuming = os.path.isfile(os.path.join(model_dir, "backup", "latest.weights.h5"))  # BackupAndRestore's file
+    if init_path is not None:
+        if resuming:
+            print(f"init_weights ignored: {model_dir!r} resumes from its own backup.", file=sys.stderr)
+        else:
+            try:
+                model.load_weights(init_path)
+            except ValueError as e:
+                first_line = str(e).strip().splitlines()[0]
+                raise ValueError(
+                    f"init_weights {init_weights!r} do not fit this {kind} classifier ({preset}, {overrides or {}}): {first_line}"
+                ) from e
+    os.makedirs(model_dir, exist_ok=True)
+    write_json_atomic(config_path, described)
     train_data = ClutteredScenes(digits, labels, batch_size, size, seed, steps=steps_per_epoch)
     earlier = read_log(model_dir)
-    resuming = os.path.isdir(os.path.join(model_dir, "backup"))
-    if init_path is not None and not resuming:
-        model.load_weights(init_path)
     best_path = os.path.join(model_dir, BEST_WEIGHTS)
     callbacks = [
         train_data.callback(),
@@ -252,8 +262,9 @@ def _init_weights_path(init_weights):
     """The weights file a warm restart starts from: `init_weights` itself, or a shipped classifier's."""
     if init_weights is None:
         return None
-    if isinstance(init_weights, str) and init_weights.endswith(".weights.h5"):
-        if not os.path.isfile(init_weights):
+    init_weights = os.fspath(init_weights)
+    if init_weights.endswith(".h5") or os.sep in init_weights or os.path.exists(init_weights):  # a file, not a name
+        if not (init_weights.endswith(".weights.h5") and os.path.isfile(init_weights)):
             raise FileNotFoundError(f"init_weights: expected an existing .weights.h5 file, received {init_weights!r}.")
         return init_weights
     from draw_tf import pretrained_models

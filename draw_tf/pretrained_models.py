@@ -113,6 +113,7 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
         CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, best_epoch_files, read_model_config,
         read_training_log, write_json_atomic,
     )
+    from draw_tf.weight_average import load_weight_average
 
     model = Draw(read_model_config(model_dir), seed=0)
     best_files = best_epoch_files(model_dir)
@@ -124,8 +125,10 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
             raise ValueError(f"{path!r} could not be read ({e}): did the run replace it just now? Ship again.") from e
     else:
         state = _TrainingState(model, model_dir)
-        if state.restore(partial=True) is None:
+        restored = state.restore(partial=True)
+        if restored is None:
             raise ValueError(f"{model_dir!r} has no finished epoch (no best-epoch weights, no checkpoint): nothing to ship.")
+        load_weight_average(model, restored)  # a run with --weight_average ships its average
         epoch, step = int(state.epoch.numpy()), int(state.step.numpy())
     log = read_training_log(os.path.join(model_dir, TRAINING_LOG))  # after the weights: it has their epoch by then
     if not best_files and (step != 0 or not log or epoch != log[-1]["epoch"]):

@@ -2,7 +2,9 @@
 
 A model directory holds `config.json` (the model's `DrawConfig`), `checkpoints/` (model, optimizer
 and epoch, written with `tf.train.CheckpointManager`), `logs/` (TensorBoard), `samples/` (a PNG grid
-per epoch) and, after training, `model.keras`.
+per epoch) and, after training, `model.keras`. A run with `weight_average` also checkpoints the
+moving average of its weights, and `model.keras`, the best-epoch weights and `load_model` hold
+that average (`draw_tf.weight_average`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from draw_tf.files import atomic_path
 from draw_tf.images import save_grid
 from draw_tf.model import Draw
 from draw_tf.visualize import TensorBoardImages
-from draw_tf.weight_average import WeightAverage
+from draw_tf.weight_average import CHECKPOINT_KEY as WEIGHT_AVERAGE_KEY, WeightAverage, load_weight_average
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -42,6 +44,15 @@ def write_json_atomic(path, obj):
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write("\n")
+
+
+def _stored_run_config(model_dir):
+    """The model_dir's config.json as a dict (empty when there is none)."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def read_model_config(model_dir):
@@ -76,19 +87,24 @@ class _TrainingState:
             items["optimizer"] = model.optimizer
             later["noise_seed"] = model.seed_generator.state
         if weight_average is not None:  # the moving average of `draw-tf train --weight_average`
-            later["weight_average"] = weight_average.averages
-        latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
-        stored = set() if latest is None else {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
-        # what this model_dir's checkpoints do not hold yet: restored without, saved with from then on
-        self.withheld = {name for name in later if latest is not None and name not in stored}
+            later[WEIGHT_AVERAGE_KEY] = weight_average.averages
         self.model = model
-        self._directory, self._max_to_keep = os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep
+        self._later = set(later)
         self._all_items = {**items, **later}
-        self._track({name: value for name, value in self._all_items.items() if name not in self.withheld})
+        # Of `later`, what the restored checkpoint did not hold: restored without, saved with from then on.
+        self.withheld = set()
+        self.checkpoint = tf.train.Checkpoint(**self._all_items)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(model_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep
+        )
 
-    def _track(self, items):
-        self.checkpoint = tf.train.Checkpoint(**items)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self._directory, max_to_keep=self._max_to_keep)
+    def _checkpoint_for(self, path):
+        """A Checkpoint of what `path` holds of this state (each checkpoint of a model_dir may
+        predate some of `later`), and the names it lacks."""
+        stored = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        lacking = {name for name in self._later if name not in stored}
+        items = {name: value for name, value in self._all_items.items() if name not in lacking}
+        return tf.train.Checkpoint(**items), lacking
 
     def restore(self, partial=False):
         """Restores the latest readable checkpoint; returns its path or None if there is none.
@@ -99,7 +115,8 @@ class _TrainingState:
         unreadable = []
         for path in reversed(self.manager.checkpoints):
             try:
-                status = self.checkpoint.restore(path)
+                checkpoint, lacking = self._checkpoint_for(path)
+                status = checkpoint.restore(path)
                 status.assert_existing_objects_matched()  # every weight of this model comes from the checkpoint
                 if partial:
                     status.expect_partial()  # the checkpoint may hold more (the optimizer's slots)
@@ -121,8 +138,7 @@ class _TrainingState:
                     f"Checkpoint {path!r} does not match this model's configuration (or, when resuming, the "
                     f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
                 ) from e
-            if self.withheld:
-                self._track(self._all_items)
+            self.withheld = lacking
             return path
         if unreadable:
             raise ValueError(f"Every checkpoint in {os.path.dirname(unreadable[0])!r} is unreadable: {unreadable}.")
@@ -196,7 +212,9 @@ class TrainingLog(keras.callbacks.Callback):
     loss, reconstruction and KL (nats per image), the learning rate at the epoch's end, the wall
     seconds of the epoch and since the run (all its sessions) began, the command and the code
     version. A resumed run appends to the same file; an epoch trained again (a run killed after
-    logging an epoch and before its checkpoint) replaces its earlier records."""
+    logging an epoch and before its checkpoint) replaces its earlier records. With a weight average
+    (`draw_tf.weight_average`) the validation numbers are the average's, and `val_loss_unaveraged`,
+    `val_reconstruction_unaveraged` and `val_kl_unaveraged` the raw weights'."""
 
     def __init__(self, path, command=None):
         super().__init__()
@@ -347,7 +365,7 @@ def train(
     save_every_steps=100,
     callbacks=None,
     canvas_init="data",
-    weight_average=0.0,
+    weight_average=None,
 ):
     """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict).
 
@@ -366,8 +384,9 @@ def train(
     (sigmoid(c_0) = 0.5 everywhere).
     `weight_average`: 0 (off), or the momentum M of a moving average of the weights (Polyak
     averaging, `draw_tf.weight_average`; e.g. 0.999, about the last 1,000 steps) that validation,
-    the best-epoch weights and the sample grids use; the log then also has the raw weights'
-    validation (`val_loss_unaveraged`). It may be switched on when resuming: the average then
+    the best-epoch weights, the sample grids and the final `model.keras` use; the log then also
+    has the raw weights' validation (`val_loss_unaveraged`, on the same noise). None: as the
+    model_dir's run had it (0 for a new run). It may be switched on when resuming: the average then
     starts at the restored weights.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -376,6 +395,8 @@ def train(
         raise ValueError(f"learning_rate must be a positive number, received {learning_rate!r}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
+    if weight_average is None:
+        weight_average = _stored_run_config(model_dir).get("weight_average", 0.0)
     if weight_average != 0.0 and (
         isinstance(weight_average, bool) or not isinstance(weight_average, (int, float)) or not 0 < weight_average < 1
     ):
@@ -472,7 +493,8 @@ def train(
         history["wall_seconds"] = time.time() - start
     elif verbose:
         print(f"{model_dir!r} already holds {initial_epoch} epochs (asked for {epochs}); nothing to train.")
-    save_model_atomic(model, os.path.join(model_dir, FINAL_MODEL))
+    with _averaged(average):
+        save_model_atomic(model, os.path.join(model_dir, FINAL_MODEL))
     return model, history
 
 
@@ -507,14 +529,8 @@ def load_model(model_dir_or_file, seed=None):
         if os.path.exists(final):
             return load_keras_file(final)
         raise FileNotFoundError(f"{path!r} holds no checkpoint yet.")
-    stored = {name for name, _ in tf.train.list_variables(restored)}
-    if f"weight_average/0/{_VALUE}" in stored:
-        for i, weight in enumerate(model.trainable_variables):
-            weight.assign(tf.train.load_variable(restored, f"weight_average/{i}/{_VALUE}"))
+    load_weight_average(model, restored)
     return model
-
-
-_VALUE = ".ATTRIBUTES/VARIABLE_VALUE"  # a tf.train.Checkpoint key's variable suffix
 
 
 def load_keras_file(path):

@@ -253,9 +253,19 @@ def test_init_weights_warm_starts_a_new_run_and_a_resumed_run_ignores_it(tmp_pat
     cluttered.train_classifier(cold, "baseline", epochs=1, learning_rate=1e-12, **run)
     _, fresh = cluttered.load_run(cold)
     assert max(np.abs(a - b).max() for a, b in zip(trained.get_weights(), fresh.get_weights())) > 5e-4
-    # resuming the warm run with more epochs does not load the weights again (it continues its backup)
-    cluttered.train_classifier(warm, "baseline", epochs=2, learning_rate=1e-12, init_weights=weights, **run)
+    # resuming the warm run with more epochs continues its backup; the (other) init_weights are ignored
+    cold_weights = os.path.join(cold, cluttered.BEST_WEIGHTS)
+    cluttered.train_classifier(warm, "baseline", epochs=2, learning_rate=1e-12, init_weights=cold_weights, **run)
     assert [r["epoch"] for r in cluttered.read_log(warm)] == [0, 1]
+    _, resumed = cluttered.load_run(warm)
+    resumed.load_weights(os.path.join(warm, "backup", "latest.weights.h5"))  # the weights the run ended with
+    for a, b in zip(trained.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # weights of another model fail before anything is written
+    with pytest.raises(ValueError, match=r"init_weights '.*best\.weights\.h5' do not fit this draw classifier"):
+        cluttered.train_classifier(str(tmp_path / "bad"), "draw", init_weights=weights,
+                                   overrides={"time_steps": 2, "lstm_size": 8}, **run)
+    assert not (tmp_path / "bad").exists()
     with pytest.raises(FileNotFoundError, match=r"expected an existing \.weights\.h5 file, received '.*missing\.weights\.h5'"):
         cluttered.train_classifier(str(tmp_path / "bad"), "baseline", init_weights=str(tmp_path / "missing.weights.h5"), **run)
     with pytest.raises(ValueError, match="Unknown pretrained classifier 'mnist'; available: cluttered_mnist"):
