@@ -196,6 +196,12 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
         "name": name, **measured, "kind": "classifier",
         "units": "classification error (fraction) on 100x100 cluttered MNIST scenes, one per digit",
     }
+    run_result = os.path.join(model_dir, RESULT_FILE)
+    if os.path.isfile(run_result):  # a warm restart (train_classifier --init_weights) says where it started
+        with open(run_result) as f:
+            init_weights = json.load(f).get("init_weights")
+        if init_weights is not None:
+            result["init_weights"] = init_weights
     target = os.path.join(destination, name)
     os.makedirs(target, exist_ok=True)
     write_json_atomic(os.path.join(target, CONFIG_FILE), stored)
