@@ -28,7 +28,7 @@ from draw_tf.files import atomic_path
 from draw_tf.images import save_grid
 from draw_tf.model import Draw
 from draw_tf.visualize import TensorBoardImages
-from draw_tf.weight_average import CHECKPOINT_KEY as WEIGHT_AVERAGE_KEY, WeightAverage, load_weight_average
+from draw_tf.weight_average import CHECKPOINT_KEY as WEIGHT_AVERAGE_KEY, WeightAverage, check_momentum, load_weight_average
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -57,12 +57,8 @@ def _stored_run_config(model_dir):
 
 def read_model_config(model_dir):
     """The `DrawConfig` stored in `model_dir`, or None if there is none."""
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        stored = json.load(f)
-    return DrawConfig.from_dict(stored["model"])
+    stored = _stored_run_config(model_dir)
+    return DrawConfig.from_dict(stored["model"]) if stored else None
 
 
 def _check_model_dir(model_dir):
@@ -397,10 +393,7 @@ def train(
         raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
     if weight_average is None:
         weight_average = _stored_run_config(model_dir).get("weight_average", 0.0)
-    if weight_average != 0.0 and (
-        isinstance(weight_average, bool) or not isinstance(weight_average, (int, float)) or not 0 < weight_average < 1
-    ):
-        raise ValueError(f"weight_average must be 0 (off) or a momentum in (0, 1), received {weight_average!r}.")
+    check_momentum(weight_average)
     if canvas_init not in CANVAS_INITS:
         raise ValueError(f"canvas_init must be one of {CANVAS_INITS}, received {canvas_init!r}.")
     _check_model_dir(model_dir)
@@ -445,7 +438,7 @@ def train(
         restored = state.restore()
         if not restored and canvas_init == "data":
             model.cell.initial_canvas.assign(initial_canvas_logits(stream.mean_image(limit=10_000)))
-        if average is not None and (not restored or "weight_average" in state.withheld):
+        if average is not None and (not restored or WEIGHT_AVERAGE_KEY in state.withheld):
             average.reset()  # a new run, or one that averages from now on: from the weights it has
         if restored and lr_decay == 1.0:  # a constant rate is optimizer state: use the one asked for now
             model.optimizer.learning_rate.assign(learning_rate)

@@ -22,6 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 
+def check_momentum(momentum):
+    """Returns `momentum` if it is 0 (off) or in (0, 1); else ValueError."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not (momentum == 0 or 0 < momentum < 1):
+        raise ValueError(f"weight_average must be 0 (off) or a momentum in (0, 1), received {momentum!r}.")
+    return momentum
+
+
 class WeightAverage(keras.callbacks.Callback):
     """Keeps the moving average of `model`'s trainable weights (updated after every training step)
     and puts it in the model while `fit` validates. After every epoch it also measures the raw
@@ -35,7 +42,7 @@ class WeightAverage(keras.callbacks.Callback):
 
     def __init__(self, model, momentum, validation_data=None):
         super().__init__()
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 < momentum < 1:
+        if check_momentum(momentum) == 0:
             raise ValueError(f"weight_average must be 0 (off) or a momentum in (0, 1), received {momentum!r}.")
         self.momentum = float(momentum)
         self.validation_data = validation_data
