@@ -1,0 +1,108 @@
+"""Where a cluttered-MNIST classifier's errors come from: the clutter, the digit's position, or the
+digits themselves.
+
+    python -m benchmarks.classifier_errors --data_dir=MNIST_DIR                 # the shipped classifier
+    python -m benchmarks.classifier_errors --data_dir=MNIST_DIR --run=RUN        # a run's best epoch so far
+
+The same --scenes validation digits are classified in scenes that differ in one thing at a time
+(the digit positions and clutter come from the validation scenes' seed, as
+`draw_tf.mnist_scenes.cluttered_scenes` draws them):
+
+- `cluttered`: the validation scenes themselves (8 fragments of 8x8);
+- `no_clutter`: the same digits at the same positions, no fragments;
+- `centred_no_clutter`: the same digits at the centre of an empty image.
+
+If the error hardly falls without clutter, the clutter is not what limits the classifier; if it
+stays even for a centred digit, neither is finding the digit, and the limit is how well the
+glimpses and the LSTM recognise a digit they sit on. Also: the error of the cluttered scenes by
+how far the digit is from the image's border, by how much fragment ink falls inside the digit's
+28x28 box (clutter that overlaps the digit itself, against clutter elsewhere), and by class; for
+a DRAW classifier, how often its last glimpse's centre lies inside the digit's 28x28 box, and the
+error when it does and when it does not. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", required=True, help="the MNIST IDX files")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", help="a classifier .keras file (default: draw_tf.pretrained('cluttered_mnist'))")
+    which.add_argument("--run", help="a train_classifier model_dir: its best epoch so far (best.weights.h5)")
+    parser.add_argument("--scenes", type=int, default=5000)
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    import draw_tf
+    from draw_tf import cluttered, mnist_scenes
+
+    if args.run:
+        _, model = cluttered.load_run(args.run)
+    else:
+        model = keras.models.load_model(args.model) if args.model else draw_tf.pretrained("cluttered_mnist")
+    size = model.config.image_width if hasattr(model, "config") else model.input_shape[2]
+    digits, labels = mnist_scenes.mnist_digits("validation", args.data_dir)
+    digits, labels = digits[: args.scenes], labels[: args.scenes]
+    seed = cluttered.SCENE_SEEDS["validation"]
+    cluttered_x, _ = mnist_scenes.cluttered_scenes(digits, labels, size=size, seed=seed)
+    plain_x, _ = mnist_scenes.cluttered_scenes(digits, labels, size=size, num_fragments=0, seed=seed)
+    centred_x = np.zeros_like(plain_x)
+    corner = (size - mnist_scenes.DIGIT_SIZE) // 2
+    centred_x[:, corner:corner + mnist_scenes.DIGIT_SIZE, corner:corner + mnist_scenes.DIGIT_SIZE, 0] = digits
+    top_left = np.random.default_rng(seed).integers(0, size - mnist_scenes.DIGIT_SIZE + 1, size=(len(digits), 2))
+    # cluttered_scenes draws the positions first: the fragment-free scenes hold the digits where the cluttered ones do
+
+    def predictions(images):
+        x = images.astype(np.float32) / 255.0
+        return np.concatenate([np.asarray(model(x[i:i + 250])).argmax(-1) for i in range(0, len(x), 250)])
+
+    wrong = {name: predictions(x) != labels for name, x in
+             (("cluttered", cluttered_x), ("no_clutter", plain_x), ("centred_no_clutter", centred_x))}
+    if hasattr(model, "config"):  # a DRAW classifier: where its last glimpse looked
+        x = cluttered_x.astype(np.float32) / 255.0
+        last = np.concatenate([model(x[i:i + 250], return_glimpses=True)["windows"][:, -1, :2].numpy()
+                               for i in range(0, len(x), 250)])  # (gx, gy), 1-based pixels
+        centre = top_left[:, ::-1] + (mnist_scenes.DIGIT_SIZE + 1) / 2.0
+        last_on_digit = np.abs(last - centre).max(axis=1) < mnist_scenes.DIGIT_SIZE / 2
+    border = np.minimum(top_left, size - mnist_scenes.DIGIT_SIZE - top_left).min(axis=1)  # px from the digit's box to the nearest border
+    bands = [(0, 5), (5, 15), (15, 25), (25, size)]
+    box = np.zeros(plain_x.shape[:3], bool)
+    for i, (top, left) in enumerate(top_left):
+        box[i, top:top + mnist_scenes.DIGIT_SIZE, left:left + mnist_scenes.DIGIT_SIZE] = True
+    clutter_ink = (cluttered_x[..., 0] > plain_x[..., 0]) & (cluttered_x[..., 0] > 127)  # the fragments' ink pixels
+    ink_on_digit = (clutter_ink & box).sum(axis=(1, 2))  # fragment ink inside the digit's 28x28 box
+    ink_groups = {"0": ink_on_digit == 0, "1-19": (ink_on_digit >= 1) & (ink_on_digit < 20), "20+": ink_on_digit >= 20}
+    print(json.dumps({
+        "model": args.run or args.model or "pretrained:cluttered_mnist", "scenes": len(labels),
+        "error": {name: round(float(w.mean()), 4) for name, w in wrong.items()},
+        "cluttered_error_by_border_distance_px": {
+            f"{lo}-{hi}": {"scenes": int(((border >= lo) & (border < hi)).sum()),
+                           "error": round(float(wrong["cluttered"][(border >= lo) & (border < hi)].mean()), 4)}
+            for lo, hi in bands},
+        "cluttered_error_by_fragment_ink_in_the_digit_box_px": {
+            name: {"scenes": int(rows.sum()), "error": round(float(wrong["cluttered"][rows].mean()), 4),
+                   "error_without_clutter": round(float(wrong["no_clutter"][rows].mean()), 4)}
+            for name, rows in ink_groups.items()},
+        "cluttered_error_by_class": {int(c): round(float(wrong["cluttered"][labels == c].mean()), 4) for c in range(10)},
+        "wrong_in_both_cluttered_and_centred": int((wrong["cluttered"] & wrong["centred_no_clutter"]).sum()),
+        **({"last_glimpse_centre_inside_the_digit_box": {
+            name: {"share": round(float(last_on_digit[rows].mean()), 4),
+                   "share_among_errors": round(float(last_on_digit[rows & wrong["cluttered"]].mean()), 4),
+                   "error_when_inside": round(float(wrong["cluttered"][rows & last_on_digit].mean()), 4),
+                   "error_when_outside": round(float(wrong["cluttered"][rows & ~last_on_digit].mean()), 4)}
+            for name, rows in (("all", np.ones_like(last_on_digit)), ("no_fragment_ink_in_the_box", ink_groups["0"]))}}
+           if hasattr(model, "config") else {}),
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
