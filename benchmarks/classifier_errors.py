@@ -29,26 +29,20 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks import studied_classifier  # noqa: E402
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", required=True, help="the MNIST IDX files")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--model", help="a classifier .keras file (default: draw_tf.pretrained('cluttered_mnist'))")
-    which.add_argument("--run", help="a train_classifier model_dir: its best epoch so far (best.weights.h5)")
+    studied_classifier.add_arguments(parser)
     parser.add_argument("--scenes", type=int, default=5000)
     args = parser.parse_args(argv)
 
-    import keras
     import numpy as np
 
-    import draw_tf
     from draw_tf import cluttered, mnist_scenes
 
-    if args.run:
-        _, model = cluttered.load_run(args.run)
-    else:
-        model = keras.models.load_model(args.model) if args.model else draw_tf.pretrained("cluttered_mnist")
+    model_name, model = studied_classifier.load(args, parser)
     size = model.config.image_width if hasattr(model, "config") else model.input_shape[2]
     digits, labels = mnist_scenes.mnist_digits("validation", args.data_dir)
     digits, labels = digits[: args.scenes], labels[: args.scenes]
@@ -58,8 +52,7 @@ def main(argv=None):
     centred_x = np.zeros_like(plain_x)
     corner = (size - mnist_scenes.DIGIT_SIZE) // 2
     centred_x[:, corner:corner + mnist_scenes.DIGIT_SIZE, corner:corner + mnist_scenes.DIGIT_SIZE, 0] = digits
-    top_left = np.random.default_rng(seed).integers(0, size - mnist_scenes.DIGIT_SIZE + 1, size=(len(digits), 2))
-    # cluttered_scenes draws the positions first: the fragment-free scenes hold the digits where the cluttered ones do
+    top_left = mnist_scenes.cluttered_digit_positions(len(digits), size, seed)  # with or without the fragments
 
     def predictions(images):
         x = images.astype(np.float32) / 255.0
@@ -82,7 +75,7 @@ def main(argv=None):
     ink_on_digit = (clutter_ink & box).sum(axis=(1, 2))  # fragment ink inside the digit's 28x28 box
     ink_groups = {"0": ink_on_digit == 0, "1-19": (ink_on_digit >= 1) & (ink_on_digit < 20), "20+": ink_on_digit >= 20}
     print(json.dumps({
-        "model": args.run or args.model or "pretrained:cluttered_mnist", "scenes": len(labels),
+        "model": model_name, "scenes": len(labels),
         "error": {name: round(float(w.mean()), 4) for name, w in wrong.items()},
         "cluttered_error_by_border_distance_px": {
             f"{lo}-{hi}": {"scenes": int(((border >= lo) & (border < hi)).sum()),

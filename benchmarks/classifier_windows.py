@@ -21,33 +21,24 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks import studied_classifier  # noqa: E402
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", required=True, help="the MNIST IDX files")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--model", help="a classifier .keras file (default: draw_tf.pretrained('cluttered_mnist'))")
-    which.add_argument("--run", help="a DRAW train_classifier model_dir: its best epoch so far (best.weights.h5)")
+    studied_classifier.add_arguments(parser)
     parser.add_argument("--scenes", type=int, default=2000)
     parser.add_argument("--near", type=float, default=8.0, help="pixels")
     args = parser.parse_args(argv)
 
-    import keras
     import numpy as np
 
-    import draw_tf
     from draw_tf import cluttered, mnist_scenes
 
-    if args.run:
-        stored, model = cluttered.load_run(args.run)
-        if stored["kind"] != "draw":
-            parser.error(f"--run must be a DRAW classifier's run (it has windows), received a {stored['kind']!r} run")
-    else:
-        model = keras.models.load_model(args.model) if args.model else draw_tf.pretrained("cluttered_mnist")
+    name, model = studied_classifier.load(args, parser, draw_only=True)
     size = model.config.image_width
     x, y = cluttered.held_out_scenes(args.data_dir, "validation", size=size, limit=args.scenes)
-    rng = np.random.default_rng(cluttered.SCENE_SEEDS["validation"])  # cluttered_scenes' first draw, for len(x) digits
-    top_left = rng.integers(0, size - mnist_scenes.DIGIT_SIZE + 1, size=(len(x), 2))
+    top_left = mnist_scenes.cluttered_digit_positions(len(x), size, cluttered.SCENE_SEEDS["validation"])
     centre = top_left[:, ::-1] + (mnist_scenes.DIGIT_SIZE + 1) / 2.0  # (x, y) in the paper's 1-based pixels
     outs = [model(x[i:i + 250], return_glimpses=True) for i in range(0, len(x), 250)]
     windows = np.concatenate([o["windows"].numpy() for o in outs])  # [n, T, 5]
@@ -58,7 +49,7 @@ def main(argv=None):
     moved = -offset[-1]
     moved_logits = np.concatenate([model(x[i:i + 250], window_shift=moved).numpy() for i in range(0, len(x), 250)])
     print(json.dumps({
-        "model": args.run or args.model or "pretrained:cluttered_mnist", "scenes": len(x), "near_px": args.near,
+        "model": name, "scenes": len(x), "near_px": args.near,
         "error": float(1 - correct.mean()),
         "median_distance_px_per_glimpse": [round(float(v), 2) for v in np.median(distance, axis=0)],
         "median_stride_px_per_glimpse": [round(float(v), 2) for v in np.median(windows[..., 3], axis=0)],

@@ -119,7 +119,7 @@ def cluttered_scenes(digits, labels, size=100, num_fragments=8, fragment_size=8,
         raise ValueError(f"Need size >= 28 and 1 <= fragment_size <= 28, received size={size}, fragment_size={fragment_size}.")
     rng = np.random.default_rng(seed)
     scenes = np.zeros((n, size, size), np.uint8)
-    positions = rng.integers(0, size - DIGIT_SIZE + 1, size=(n, 2))
+    positions = _digit_positions(rng, n, size)
     sources = (np.arange(n)[:, None] + rng.integers(1, n, size=(n, num_fragments))) % n  # never the digit itself
     crops = rng.integers(0, DIGIT_SIZE - fragment_size + 1, size=(n, num_fragments, 2))
     places = rng.integers(0, size - fragment_size + 1, size=(n, num_fragments, 2))
@@ -130,6 +130,16 @@ def cluttered_scenes(digits, labels, size=100, num_fragments=8, fragment_size=8,
             _paste_max(scenes[i], fragment, py, px)
         _paste_max(scenes[i], digits[i], *positions[i])
     return scenes[..., None], np.asarray(labels)
+
+
+def cluttered_digit_positions(count, size=100, seed=0):
+    """The (top, left) pixel corners where `cluttered_scenes(..., size=size, seed=seed)` pastes its
+    `count` digits (the first thing it draws, so they do not depend on the clutter): int [count, 2]."""
+    return _digit_positions(np.random.default_rng(seed), count, size)
+
+
+def _digit_positions(rng, count, size):
+    return rng.integers(0, size - DIGIT_SIZE + 1, size=(count, 2))
 
 
 def two_digit_scenes(digits, count, size=60, seed=0):

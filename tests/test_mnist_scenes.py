@@ -122,6 +122,19 @@ def test_cluttered_scene_holds_its_digit_and_clutter_from_other_digits():
         assert (rows.max() - rows.min(), cols.max() - cols.min(), len(rows)) == (9, 9, 100)
 
 
+def test_cluttered_digit_positions_say_where_each_digit_is_pasted():
+    digits = np.zeros((25, 28, 28), np.uint8)
+    digits[:, 9:19, 9:19] = 100 + np.arange(25)[:, None, None]  # digit i: a 10x10 square of grey 100 + i
+    labels = np.zeros(25, np.int64)
+    corners = mnist_scenes.cluttered_digit_positions(25, size=100, seed=3)
+    for clutter in (0, 8):  # the same corners with and without the fragments
+        scenes, _ = mnist_scenes.cluttered_scenes(digits, labels, size=100, num_fragments=clutter, fragment_size=8, seed=3)
+        for i, (top, left) in enumerate(corners):
+            box = scenes[i, top:top + 28, left:left + 28, 0]
+            assert box.shape == (28, 28) and np.all(box[9:19, 9:19] >= 100 + i)
+    assert not np.array_equal(corners, mnist_scenes.cluttered_digit_positions(25, size=100, seed=4))
+
+
 def test_scenes_are_determined_by_the_seed():
     digits, labels = synthetic_digits(12)
     a, _ = mnist_scenes.cluttered_scenes(digits, labels, seed=5)
