@@ -14,7 +14,8 @@ best epoch of a `draw-tf train` run (lowest validation loss, kept by the run as
 (`--data_dir` then holds the MNIST digits its errors are measured on): every file is written to a temporary name and renamed
 into place, the weights last. `python -m draw_tf.pretrained_models restore --name=mnist
 --model_dir=NEW` turns the shipped model back into a run that `draw-tf train` continues (with a
-fresh Adam), for a long training resumed on another machine.
+fresh Adam), for a long training resumed on another machine; with `--source=DIR`, a run that
+`ship --destination=DIR` kept outside the package (an unfinished one, not for users yet).
 """
 
 from __future__ import annotations
@@ -80,7 +81,11 @@ def pretrained(name="mnist", seed=None):
     `seed` seeds a `Draw` model's posterior noise of `call`, `reconstruct` and `evaluate`. Raises
     ValueError naming the available models for an unknown name.
     """
-    directory = _model_dir(name)
+    return _load(_model_dir(name), seed)
+
+
+def _load(directory, seed=None):
+    """The model stored in `directory` (a shipped model's folder, or one written by `ship --destination`)."""
     with open(os.path.join(directory, CONFIG_FILE)) as f:
         stored = json.load(f)
     if "model" in stored:
@@ -220,25 +225,29 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     return result
 
 
-def restore_run(name, model_dir):
+def restore_run(name, model_dir, source=None):
     """Makes `model_dir` a `draw-tf train` run that continues the shipped model `name`: its config,
     its training log, and a checkpoint holding its weights at its last epoch with a FRESH Adam
     (the optimizer's moments are not shipped; its step counter continues from the log). For a
-    long run resumed on a machine that does not have the run's own checkpoints. Refuses a
-    `model_dir` that already holds checkpoints."""
+    long run resumed on a machine that does not have the run's own checkpoints. `source`: the
+    folder `ship --destination` wrote `name` into, for a run kept outside the package (an
+    unfinished one); default the package's shipped models. Refuses a `model_dir` that already
+    holds checkpoints."""
     import shutil
 
     import tensorflow as tf
 
-    from draw_tf.training import CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, adam_with_decay
+    from draw_tf.training import (
+        CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, adam_with_decay, read_training_log,
+    )
 
+    directory = _model_dir(name, "generator") if source is None else _stored_dir(name, source)
     if tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
         raise FileExistsError(f"{model_dir!r} already holds checkpoints: resume it with draw-tf train instead.")
-    directory = _model_dir(name)
     with open(os.path.join(directory, CONFIG_FILE)) as f:
         run_config = json.load(f)
-    log = training_log(name)
-    model = pretrained(name, seed=0)
+    log = read_training_log(os.path.join(directory, LOG_FILE))
+    model = _load(directory, seed=0)
     model.compile(optimizer=adam_with_decay(run_config.get("learning_rate", 1e-3)))
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(int(log[-1]["steps"]))
@@ -248,6 +257,19 @@ def restore_run(name, model_dir):
     state = _TrainingState(model, model_dir)
     path = state.save(int(log[-1]["epoch"]))
     return {"model_dir": model_dir, "checkpoint": path, "epoch": log[-1]["epoch"], "optimizer": "fresh Adam"}
+
+
+def _stored_dir(name, source):
+    """`source/name`, checked to hold a generator written by `ship --destination=source`."""
+    directory = os.path.join(source, name)
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, LOG_FILE) if not os.path.isfile(os.path.join(directory, f))]
+    if missing:
+        raise ValueError(
+            f"No model {name!r} in {source!r}: expected {', '.join(missing)} in {directory!r} (written by ship --destination)."
+        )
+    if _kind(directory) != "generator":
+        raise ValueError(f"{directory!r} holds a classifier: restore continues draw-tf train runs only.")
+    return directory
 
 
 def _is_classifier_run(model_dir):
@@ -274,12 +296,15 @@ def main(argv=None):
     restore_cmd = commands.add_parser("restore", help="continue a shipped model's training in a new model_dir")
     restore_cmd.add_argument("--name", required=True, help="the shipped model, e.g. mnist")
     restore_cmd.add_argument("--model_dir", required=True, help="a new model_dir for draw-tf train")
+    restore_cmd.add_argument(
+        "--source", default=None, help="the folder a run was shipped into with ship --destination (default: the package's)"
+    )
     args = parser.parse_args(argv)
     if args.command == "ship":
         shipper = ship_classifier if _is_classifier_run(args.model_dir) else ship
         result = shipper(args.model_dir, args.name, args.destination, args.data_dir)
     else:
-        result = restore_run(args.name, args.model_dir)
+        result = restore_run(args.name, args.model_dir, args.source)
     print(json.dumps(result, indent=2))
 
 

@@ -106,6 +106,27 @@ def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
     training.train(config, str(tmp_path / "continued"), epochs=3, **run)
     log = training.read_training_log(str(tmp_path / "continued" / training.TRAINING_LOG))
     assert [r["epoch"] for r in log] == [1, 2, 3] and log[-1]["steps"] == 6
+    # an unfinished run kept outside the package: shipped to a folder of its own, restored from it
+    kept = str(tmp_path / "kept")
+    pretrained_models.ship(str(tmp_path / "continued"), "unfinished", kept)
+    assert pretrained_models.available() == ["tiny"]  # not offered to users
+    pretrained_models.main(["restore", "--name=unfinished", f"--source={kept}", f"--model_dir={tmp_path / 'again'}"])
+    training.train(config, str(tmp_path / "again"), epochs=4, **run)
+    log = training.read_training_log(str(tmp_path / "again" / training.TRAINING_LOG))
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4] and log[-1]["steps"] == 8
+
+
+def test_restore_names_what_is_missing_and_writes_nothing(tmp_path):
+    kept = tmp_path / "kept"
+    (kept / "half").mkdir(parents=True)
+    (kept / "half" / pretrained_models.CONFIG_FILE).write_text(json.dumps({"model": {}}))
+    for name, message in (("absent", "expected config.json, model.weights.h5, training_log.jsonl"),
+                          ("half", "expected model.weights.h5, training_log.jsonl")):
+        with pytest.raises(ValueError, match=f"No model '{name}' in .*{message}"):
+            pretrained_models.restore_run(name, str(tmp_path / "run"), source=str(kept))
+    with pytest.raises(ValueError, match="Unknown pretrained generator 'cluttered_mnist'; available: "):
+        pretrained_models.restore_run("cluttered_mnist", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
 
 
 def test_ship_a_classifier_and_load_it(tmp_path, monkeypatch, capsys):
