@@ -300,11 +300,18 @@ def main(argv=None):
         "--source", default=None, help="the folder a run was shipped into with ship --destination (default: the package's)"
     )
     args = parser.parse_args(argv)
-    if args.command == "ship":
-        shipper = ship_classifier if _is_classifier_run(args.model_dir) else ship
-        result = shipper(args.model_dir, args.name, args.destination, args.data_dir)
-    else:
-        result = restore_run(args.name, args.model_dir, args.source)
+    from draw_tf.cli import EXPECTED_ERRORS, _fail, _raised_by_draw_tf
+
+    try:
+        if args.command == "ship":
+            shipper = ship_classifier if _is_classifier_run(args.model_dir) else ship
+            result = shipper(args.model_dir, args.name, args.destination, args.data_dir)
+        else:
+            result = restore_run(args.name, args.model_dir, args.source)
+    except EXPECTED_ERRORS as e:  # bad input: one line on stderr, exit status 2, as draw-tf's commands
+        if not _raised_by_draw_tf(e):
+            raise
+        _fail(f"{parser.prog} {args.command}", e)
     print(json.dumps(result, indent=2))
 
 

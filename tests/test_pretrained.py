@@ -116,7 +116,7 @@ def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
     assert [r["epoch"] for r in log] == [1, 2, 3, 4] and log[-1]["steps"] == 8
 
 
-def test_restore_names_what_is_missing_and_writes_nothing(tmp_path):
+def test_restore_names_what_is_missing_and_writes_nothing(tmp_path, capsys):
     kept = tmp_path / "kept"
     (kept / "half").mkdir(parents=True)
     (kept / "half" / pretrained_models.CONFIG_FILE).write_text(json.dumps({"model": {}}))
@@ -126,6 +126,11 @@ def test_restore_names_what_is_missing_and_writes_nothing(tmp_path):
             pretrained_models.restore_run(name, str(tmp_path / "run"), source=str(kept))
     with pytest.raises(ValueError, match="Unknown pretrained generator 'cluttered_mnist'; available: "):
         pretrained_models.restore_run("cluttered_mnist", str(tmp_path / "run"))
+    with pytest.raises(SystemExit) as exit_:
+        pretrained_models.main(["restore", "--name=absent", f"--source={kept}", f"--model_dir={tmp_path / 'run'}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m draw_tf.pretrained_models restore: error: No model 'absent' in ")
     assert not (tmp_path / "run").exists()
 
 
