@@ -43,7 +43,8 @@ def main(argv=None):
     from draw_tf import cluttered, mnist_scenes
 
     model_name, model = studied_classifier.load(args, parser)
-    size = model.config.image_width if hasattr(model, "config") else model.input_shape[2]
+    is_draw = hasattr(model, "config")  # a DRAW classifier (it has windows), or the convnet
+    size = model.config.image_width if is_draw else model.input_shape[2]
     digits, labels = mnist_scenes.mnist_digits("validation", args.data_dir)
     digits, labels = digits[: args.scenes], labels[: args.scenes]
     seed = cluttered.SCENE_SEEDS["validation"]
@@ -54,16 +55,19 @@ def main(argv=None):
     centred_x[:, corner:corner + mnist_scenes.DIGIT_SIZE, corner:corner + mnist_scenes.DIGIT_SIZE, 0] = digits
     top_left = mnist_scenes.cluttered_digit_positions(len(digits), size, seed)  # with or without the fragments
 
-    def predictions(images):
+    def classify(images):
+        """(predicted classes, for a DRAW classifier also its last glimpse's centre (gx, gy) in 1-based pixels)."""
         x = images.astype(np.float32) / 255.0
-        return np.concatenate([np.asarray(model(x[i:i + 250])).argmax(-1) for i in range(0, len(x), 250)])
+        outs = [model(x[i:i + 250], return_glimpses=True) if is_draw else {"logits": model(x[i:i + 250])}
+                for i in range(0, len(x), 250)]
+        classes = np.concatenate([np.asarray(o["logits"]).argmax(-1) for o in outs])
+        return classes, np.concatenate([o["windows"][:, -1, :2].numpy() for o in outs]) if is_draw else None
 
-    wrong = {name: predictions(x) != labels for name, x in
-             (("cluttered", cluttered_x), ("no_clutter", plain_x), ("centred_no_clutter", centred_x))}
-    if hasattr(model, "config"):  # a DRAW classifier: where its last glimpse looked
-        x = cluttered_x.astype(np.float32) / 255.0
-        last = np.concatenate([model(x[i:i + 250], return_glimpses=True)["windows"][:, -1, :2].numpy()
-                               for i in range(0, len(x), 250)])  # (gx, gy), 1-based pixels
+    (cluttered_classes, last), (plain_classes, _), (centred_classes, _) = (
+        classify(x) for x in (cluttered_x, plain_x, centred_x))
+    wrong = {"cluttered": cluttered_classes != labels, "no_clutter": plain_classes != labels,
+             "centred_no_clutter": centred_classes != labels}
+    if is_draw:  # where its last glimpse looked
         centre = top_left[:, ::-1] + (mnist_scenes.DIGIT_SIZE + 1) / 2.0
         last_on_digit = np.abs(last - centre).max(axis=1) < mnist_scenes.DIGIT_SIZE / 2
     border = np.minimum(top_left, size - mnist_scenes.DIGIT_SIZE - top_left).min(axis=1)  # px from the digit's box to the nearest border
@@ -93,7 +97,7 @@ def main(argv=None):
                    "error_when_inside": round(float(wrong["cluttered"][rows & last_on_digit].mean()), 4),
                    "error_when_outside": round(float(wrong["cluttered"][rows & ~last_on_digit].mean()), 4)}
             for name, rows in (("all", np.ones_like(last_on_digit)), ("no_fragment_ink_in_the_box", ink_groups["0"]))}}
-           if hasattr(model, "config") else {}),
+           if is_draw else {}),
     }, indent=1))
 
 
