@@ -41,6 +41,7 @@ def test_only_an_epoch_better_than_every_earlier_one_replaces_the_best_weights(t
     assert [e for _, e in training.best_epoch_files(str(tmp_path))] == [5]
 
 
+@pytest.mark.slow  # training runs, then ship
 def test_ship_takes_the_best_epoch_and_the_log_up_to_it(tmp_path):
     config = get_preset("quick", **SMALL)
     run_dir = tmp_path / "run"
@@ -69,6 +70,7 @@ def test_ship_takes_the_best_epoch_and_the_log_up_to_it(tmp_path):
     assert (shipped / "result.json").read_text() == before
 
 
+@pytest.mark.slow  # training runs, then ship
 def test_without_best_weights_ship_takes_the_latest_checkpoint_only_at_the_end_of_the_last_epoch(tmp_path):
     config = get_preset("quick", **SMALL)
     run_dir = tmp_path / "run"

@@ -230,6 +230,7 @@ def test_window_shift_moves_the_windows_of_glimpses_after_the_first():
     np.testing.assert_allclose(model(images, window_shift=(0.0, 0.0)), plain["logits"], rtol=1e-5)
 
 
+@pytest.mark.slow  # three classifier training runs
 def test_init_weights_warm_starts_a_new_run_and_a_resumed_run_ignores_it(tmp_path):
     """A new run with init_weights starts from those weights (a fresh Adam); bad values fail first."""
     from draw_tf import cluttered

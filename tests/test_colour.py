@@ -184,6 +184,7 @@ def test_write_filters_are_shared_across_channels(colour_config):
 # Automatic differentiation skips the XLA compile; test_bptt.py checks that the hand-written
 # backpropagation (the default) gives the same gradients for both likelihoods, also under XLA, and
 # test_cli.py trains cifar10_logistic with it.
+@pytest.mark.slow  # short training runs that must beat a baseline
 @pytest.mark.parametrize("likelihood, jit_loss", [("bernoulli", False), ("discretized_logistic", False)])
 def test_loss_falls_on_colour_blobs(colour_config, likelihood, jit_loss):
     keras.utils.set_random_seed(0)

@@ -71,17 +71,15 @@ def uninterrupted(tmp_path_factory):
     return _weights(model_dir), training.read_training_log(os.path.join(model_dir, training.TRAINING_LOG))
 
 
-SLOW = pytest.mark.slow  # the default run keeps the epoch boundary, where the earlier drift was
-
-
+@pytest.mark.slow  # three training runs per case
 @pytest.mark.parametrize(
     "event",
     [
-        pytest.param(("batch", 1, 5), id="mid-epoch", marks=SLOW),
-        pytest.param(("epoch_end", 0), id="after-epoch-checkpoint"),
-        pytest.param(("validation", 1), id="during-validation", marks=SLOW),
-        pytest.param(("fit_boundary", 1), id="between-train-calls", marks=SLOW),
-        pytest.param(("corrupt_checkpoint", 1, 6), id="corrupt-checkpoint", marks=SLOW),
+        pytest.param(("batch", 1, 5), id="mid-epoch"),
+        pytest.param(("epoch_end", 0), id="after-epoch-checkpoint"),  # where the earlier drift was
+        pytest.param(("validation", 1), id="during-validation"),
+        pytest.param(("fit_boundary", 1), id="between-train-calls"),
+        pytest.param(("corrupt_checkpoint", 1, 6), id="corrupt-checkpoint"),
     ],
 )
 def test_resumed_run_equals_uninterrupted(tmp_path, uninterrupted, event):

@@ -99,6 +99,7 @@ class _InitialCanvas(keras.callbacks.Callback):
         self.value = self.model.cell.initial_canvas.numpy()
 
 
+@pytest.mark.slow  # a training run and its resumption
 def test_a_new_run_starts_its_canvas_at_the_data_mean_and_a_resumed_one_keeps_its_own(tmp_path):
     from draw_tf import training
 

@@ -106,6 +106,7 @@ class InterruptAt(keras.callbacks.Callback):
             raise Interrupt(self.at)
 
 
+@pytest.mark.slow  # two training runs and a resumption
 def test_a_run_interrupted_mid_epoch_resumes_its_average_exactly(tmp_path):
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     training.train(CONFIG, straight, epochs=2, weight_average=M, **RUN)
@@ -119,6 +120,7 @@ def test_a_run_interrupted_mid_epoch_resumes_its_average_exactly(tmp_path):
         assert [r[key] for r in logs[0]] == [r[key] for r in logs[1]]
 
 
+@pytest.mark.slow  # two training runs
 def test_the_raw_weights_validation_is_what_a_run_without_the_average_logs(tmp_path):
     """Same noise: the average changes neither training nor the noise later validations draw."""
     plain, averaged = str(tmp_path / "plain"), str(tmp_path / "averaged")
@@ -130,6 +132,7 @@ def test_the_raw_weights_validation_is_what_a_run_without_the_average_logs(tmp_p
         assert [r[key] for r in logs[0]] == [r[key] for r in logs[1]]  # training itself is unchanged
 
 
+@pytest.mark.slow  # a training run resumed twice
 def test_switched_on_when_resuming_it_starts_at_the_restored_weights_and_is_checkpointed_from_then(tmp_path):
     model_dir = str(tmp_path)
     training.train(CONFIG, model_dir, epochs=1, **RUN)
@@ -147,6 +150,7 @@ def test_switched_on_when_resuming_it_starts_at_the_restored_weights_and_is_chec
     assert "val_loss_unaveraged" in training.read_training_log(os.path.join(model_dir, training.TRAINING_LOG))[-1]
 
 
+@pytest.mark.slow  # a training run resumed twice
 def test_when_the_checkpoints_with_an_average_are_unreadable_an_older_one_without_still_resumes(tmp_path):
     model_dir = str(tmp_path)
     training.train(CONFIG, model_dir, epochs=1, **RUN)  # checkpoints after steps 3 and 4
