@@ -297,7 +297,8 @@ def build_parser():
     _add_flags(p, "model_dir", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_decay", "seed")
     p.add_argument("--init_weights", metavar="FILE_OR_NAME",
                    help="Start a new run from these weights (a .weights.h5 file, or a shipped classifier's name such as "
-                   "cluttered_mnist) with a fresh Adam, instead of a random initialisation; a resumed run ignores it.")
+                   "cluttered_mnist) with a fresh Adam, instead of a random initialisation; a resumed run ignores it. With "
+                   "--set=window_rate=R the same windows continue at the new rate (from the config.json beside the weights).")
     p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart
     parser.subcommands = sub
     return parser

@@ -201,7 +201,7 @@ def train_classifier(
             print(f"init_weights ignored: {model_dir!r} resumes from its own backup.", file=sys.stderr)
         else:
             try:
-                model.load_weights(init_path)
+                load_init_weights(model, init_path)
             except ValueError as e:
                 first_line = str(e).strip().splitlines()[0]
                 raise ValueError(
@@ -256,6 +256,24 @@ def train_classifier(
         frames = np.stack([glimpse_frames(model, shown[i], scale=2) for i in range(min(4, len(shown)))])
         save_gif(os.path.join(model_dir, "glimpses.gif"), tile_frames(frames, columns=4), duration_ms=400)
     return result
+
+
+def load_init_weights(model, path):
+    """Loads a warm start's weights into `model`. A DRAW classifier's window map is stored scaled
+    by its window_rate (`attention.AttentionWindow`): when the weights' run trained at another rate
+    (read from the config.json beside them, as in a model_dir or a shipped classifier), their
+    window kernel is rescaled so that the model computes the same windows at its own rate. A
+    .weights.h5 file with no config.json beside it is taken to have the model's rate."""
+    model.load_weights(path)
+    source = os.path.join(os.path.dirname(os.path.abspath(path)), CONFIG_FILE)
+    if not isinstance(model, DrawClassifier) or not os.path.isfile(source):
+        return
+    with open(source) as f:
+        stored = json.load(f).get("config", {})
+    trained_rate = float(stored.get("window_rate", 1.0))  # saved before window_rate: a plain map
+    if trained_rate != model.config.window_rate:
+        kernel = model.window.dense.kernel
+        kernel.assign(kernel * (trained_rate / model.config.window_rate))
 
 
 def _init_weights_path(init_weights):

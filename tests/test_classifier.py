@@ -86,6 +86,35 @@ def test_window_rate_keeps_the_first_windows_and_scales_how_far_an_adam_step_mov
     assert ClassifierConfig().window_rate == 0.0625  # the preset's, from benchmarks/window_dynamics.py
 
 
+def test_a_warm_start_at_another_window_rate_computes_the_same_classifier(tmp_path, perturb_weights):
+    """init_weights trained at one window_rate, loaded into a classifier at another: the window
+    kernel is rescaled (from the config.json beside the weights), so windows and logits are the
+    trained model's; a lone .weights.h5 file is taken at the new rate as it is."""
+    from draw_tf import cluttered
+
+    x = np.random.default_rng(1).random((4, 16, 16, 1)).astype(np.float32)
+    trained = perturb_weights(DrawClassifier(TINY.replace(window_rate=0.0625)))
+    run = tmp_path / "run"
+    run.mkdir()
+    trained.save_weights(str(run / "best.weights.h5"))
+    with open(run / cluttered.CONFIG_FILE, "w") as f:
+        json.dump({"kind": "draw", "preset": "cluttered_mnist", "config": trained.config.to_dict()}, f)
+    want = trained(x, return_glimpses=True)
+    for rate in (0.0625, 0.25, 1.0):
+        warm = DrawClassifier(TINY.replace(window_rate=rate))
+        cluttered.load_init_weights(warm, str(run / "best.weights.h5"))
+        got = warm(x, return_glimpses=True)
+        np.testing.assert_allclose(got["windows"], want["windows"], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-4, atol=1e-5)
+    # without the config beside it: the stored kernel as it is, so at rate 1/4 the windows differ
+    lone = tmp_path / "lone.weights.h5"
+    trained.save_weights(str(lone))
+    warm = DrawClassifier(TINY.replace(window_rate=0.25))
+    cluttered.load_init_weights(warm, str(lone))
+    np.testing.assert_array_equal(warm.window.dense.kernel.numpy(), trained.window.dense.kernel.numpy())
+    assert np.abs(warm(x, return_glimpses=True)["windows"].numpy() - want["windows"].numpy()).max() > 1e-2
+
+
 @pytest.mark.parametrize("kind", ["draw", "baseline"])
 def test_classifiers_learn_where_the_blob_is(kind):
     keras.utils.set_random_seed(1)
