@@ -21,9 +21,10 @@ import time
 
 
 def weights_sha256(name):
-    from draw_tf import pretrained_models
+    """The SHA-256 of the shipped model `name`'s weights file (`draw_tf.pretrained` checks the name)."""
+    from draw_tf import pretrained_models as shipped
 
-    with open(os.path.join(pretrained_models._model_dir(name), "model.weights.h5"), "rb") as f:
+    with open(os.path.join(shipped.PRETRAINED_DIR, name, shipped.WEIGHTS_FILE), "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 
 
@@ -85,12 +86,14 @@ def main(argv=None):
     import draw_tf
     from draw_tf import data
 
+    model = draw_tf.pretrained(args.pretrained)
+    if not isinstance(model, draw_tf.Draw):
+        parser.error(f"--pretrained must name a generator (a Draw model), received the classifier {args.pretrained!r}.")
     expected = {"weights_sha256": weights_sha256(args.pretrained), "pretrained": args.pretrained,
                 "dataset": args.dataset, "split": args.split, "num_samples": args.num_samples,
                 "chunk_images": args.chunk_images}
     chunks = read_chunks(output, expected)
     done = {c["chunk"] for c in chunks}
-    model = draw_tf.pretrained(args.pretrained)
     ds = data.make_dataset(args.dataset, args.split, args.chunk_images, args.data_dir, shuffle=False,
                            image_shape=model.config.image_shape)
     split_images, new = 0, 0
