@@ -308,6 +308,12 @@ def load_run(model_dir, weights=BEST_WEIGHTS):
 def evaluate_run(model_dir, data_dir=None):
     """The errors of a finished or stopped train_classifier run's best epoch: `validation_error` and `test_error` (None without the full MNIST) measured on its
     scenes, with the epoch (1-based), the epochs in its log and its training hours."""
+    return measure_run(model_dir, data_dir)[0]
+
+
+def measure_run(model_dir, data_dir=None):
+    """(`evaluate_run`'s result, the classifier it measured, the log it selected from): one read of
+    the run's best weights and log, so that what is measured is what is shipped."""
     stored, model = load_run(model_dir)
     log = read_log(model_dir)
     size = stored["config"]["image_height"] if stored["kind"] == "draw" else stored["config"]["image_shape"][0]
@@ -321,12 +327,13 @@ def evaluate_run(model_dir, data_dir=None):
             f"{1.0 - selected['val_accuracy']:.4f} in the log, {errors['validation']:.4f} measured): is the run "
             "writing it right now? Try again."
         )
-    return {
+    result = {
         "kind": stored["kind"], "preset": stored["preset"], "epoch": int(selected["epoch"]) + 1, "epochs_trained": len(log),
         "validation_error": errors["validation"], "test_error": errors.get("test"),
         "validation_scenes": int(len(validation[1])), "test_scenes": int(len(test[1])) if test else 0,
         "train_hours": round(sum(r.get("wall_seconds", 0.0) for r in log) / 3600.0, 2),
     }
+    return result, model, log
 
 
 def _errors(model, validation, test):

@@ -186,7 +186,8 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     `destination/<name>/`: the weights of its epoch with the lowest validation error so far
     (`best.weights.h5`), its config, its log (as JSON lines) and a result with that epoch's
     validation and test errors, measured here on the run's scenes (`data_dir`: the MNIST digits).
-    For a finished or stopped run (one still training may replace its best weights meanwhile)."""
+    The weights and log are read once (`cluttered.measure_run`), so a run that is still training
+    cannot put one epoch's weights beside another epoch's result."""
     from draw_tf import cluttered
     from draw_tf.files import atomic_path
     from draw_tf.training import write_json_atomic
@@ -195,8 +196,7 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
         stored = json.load(f)
     if stored.get("kind") != "draw":
         raise ValueError(f"{model_dir!r} holds a {stored.get('kind')!r} classifier; only DRAW classifiers ship.")
-    measured = cluttered.evaluate_run(model_dir, data_dir)
-    log = cluttered.read_log(model_dir)
+    measured, measured_model, log = cluttered.measure_run(model_dir, data_dir)
     result = {
         "name": name, **measured, "kind": "classifier",
         "units": "classification error (fraction) on 100x100 cluttered MNIST scenes, one per digit",
@@ -218,7 +218,7 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     from draw_tf.classifier import DrawClassifier
 
     model = DrawClassifier(stored["config"])  # not compiled: the file gets the weights, not Adam's moments
-    model.load_weights(os.path.join(model_dir, cluttered.BEST_WEIGHTS))
+    model.set_weights(measured_model.get_weights())
     with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
         os.remove(tmp)  # h5py refuses to write over an existing (empty) file
         model.save_weights(tmp)
