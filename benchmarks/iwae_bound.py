@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import time
 
 
@@ -51,10 +52,8 @@ def write_chunks(path, chunks):
 
 
 def mean_and_standard_error(values):
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / max(n - 1, 1)
-    return mean, math.sqrt(var / n)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), spread / math.sqrt(len(values))
 
 
 def summary(chunks, split_images):
