@@ -41,6 +41,11 @@ class ClassifierConfig:
         learning_rate * lstm_size * (A + 1) / 2 pixels (13 px at 1e-3 on 100x100 with 256 units):
         on cluttered MNIST at 1e-3 the windows then drift off the image within a few hundred steps
         and training stalls; 1/16 keeps them on it (benchmarks/window_dynamics.py).
+      classify_every_glimpse: Train the softmax on the LSTM state after every glimpse: the
+        training loss is the mean over the T glimpses of the compiled loss of each glimpse's
+        logits, so every glimpse, not only the last, gets a gradient toward where the digit can
+        be recognised. Predictions (and validation) are always the last glimpse's; the weights
+        are the same either way.
     """
 
     image_height: int = 100
@@ -52,6 +57,7 @@ class ClassifierConfig:
     num_classes: int = 10
     attention_init_span: float = 1.0
     window_rate: float = 0.0625
+    classify_every_glimpse: bool = False
 
     def __post_init__(self):
         for name in ("image_height", "image_width", "channels", "time_steps", "lstm_size", "read_size"):
@@ -65,6 +71,8 @@ class ClassifierConfig:
         if not (isinstance(self.attention_init_span, (int, float)) and 0 < self.attention_init_span <= 1):
             raise ValueError(f"attention_init_span must be in (0, 1], received {self.attention_init_span!r}.")
         check_window_rate(self.window_rate)
+        if not isinstance(self.classify_every_glimpse, bool):
+            raise ValueError(f"classify_every_glimpse must be true or false, received {self.classify_every_glimpse!r}.")
 
     @property
     def image_shape(self):
@@ -107,7 +115,8 @@ class DrawClassifier(keras.Model):
     also returns the windows ([batch, T, 5]: gx, gy, sigma^2, delta, gamma in pixels) and the
     glimpses ([batch, T, N, N, C]) for visualisation. `window_shift=(dx, dy)` moves the window
     centres of glimpses 2..T by that many pixels (to measure how much placement matters,
-    benchmarks/classifier_windows.py).
+    benchmarks/classifier_windows.py). `call(images, every_glimpse=True)` returns the logits after
+    every glimpse, [batch, T, classes] (V h_1, ..., V h_T).
     """
 
     def __init__(self, config="cluttered_mnist", **kwargs):
@@ -136,13 +145,13 @@ class DrawClassifier(keras.Model):
         self.head.build((None, cfg.lstm_size))
         self.built = True
 
-    def call(self, images, return_glimpses=False, window_shift=None):
+    def call(self, images, return_glimpses=False, window_shift=None, every_glimpse=False):
         cfg = self.config
         _check_input(images, cfg.image_shape)
         x = tf.transpose(tf.cast(images, tf.float32), [0, 3, 1, 2])  # [b, C, B, A]
         batch = tf.shape(x)[0]
         h = c = tf.zeros(tf.stack([batch, cfg.lstm_size]))
-        windows, glimpses = [], []
+        windows, glimpses, states = [], [], []
         for t in range(cfg.time_steps):  # T is small: a plain Python loop, unrolled in the graph
             window = self.window(h)
             if window_shift is not None and t > 0:
@@ -150,13 +159,33 @@ class DrawClassifier(keras.Model):
             fx, fy = self.filterbank(window)
             glimpse = attention.apply_read(x, fx, fy, window.gamma)  # [b, C, N, N]
             h, (h, c) = self.lstm(tf.reshape(glimpse, [batch, -1]), [h, c])
+            states.append(h)
             if return_glimpses:
                 windows.append(tf.stack(list(window), axis=-1))
                 glimpses.append(tf.transpose(glimpse, [0, 2, 3, 1]))
+        if every_glimpse:  # [batch, T, classes]
+            return tf.stack([self.head(state) for state in states], axis=1)
         logits = self.head(h)
         if not return_glimpses:
             return logits
         return {"logits": logits, "windows": tf.stack(windows, axis=1), "glimpses": tf.stack(glimpses, axis=1)}
+
+    def train_step(self, data):
+        """Keras's step, with the loss averaged over every glimpse's logits when
+        `classify_every_glimpse` (the metrics stay the last glimpse's)."""
+        if not self.config.classify_every_glimpse:
+            return super().train_step(data)
+        images, labels = data[0], data[1]
+        with tf.GradientTape() as tape:
+            step_logits = self(images, training=True, every_glimpse=True)
+            losses = [self.compute_loss(x=images, y=labels, y_pred=step_logits[:, t]) for t in range(self.config.time_steps)]
+            loss = tf.add_n(losses) / len(losses)
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(images, labels, step_logits[:, -1])
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}

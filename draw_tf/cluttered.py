@@ -152,6 +152,23 @@ class _EpochSeconds(keras.callbacks.Callback):
             logs["wall_seconds"] = time.time() - self.start
 
 
+def check_run_config(model_dir, described):
+    """Raises a ValueError if `model_dir` holds a classifier other than `described` ({kind, preset,
+    config}). A config.json written before `classify_every_glimpse` existed describes it off."""
+    config_path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        return
+    with open(config_path) as f:
+        stored = json.load(f)
+    if stored.get("kind") == "draw" and isinstance(stored.get("config"), dict):
+        stored["config"].setdefault("classify_every_glimpse", False)
+    if stored != described:
+        raise ValueError(
+            f"model_dir {model_dir!r} holds a classifier with another configuration (stored {stored}, requested "
+            f"{described}); pick another model_dir."
+        )
+
+
 def train_classifier(
     model_dir, kind="draw", preset="cluttered_mnist", data_dir=None, epochs=10, batch_size=64,
     learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None, lr_decay=1.0,
@@ -180,14 +197,7 @@ def train_classifier(
     described = {"kind": kind, "preset": preset}
     described["config"] = config.to_dict() if kind == "draw" else {"image_shape": list(config.image_shape), "num_classes": config.num_classes}
     config_path = os.path.join(model_dir, CONFIG_FILE)
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            stored = json.load(f)
-        if stored != described:
-            raise ValueError(
-                f"model_dir {model_dir!r} holds a classifier with another configuration (stored {stored}, requested "
-                f"{described}); pick another model_dir."
-            )
+    check_run_config(model_dir, described)
     init_path = _init_weights_path(init_weights)  # these fail before anything is written
     digits, labels = mnist_scenes.mnist_digits("train", data_dir)
     size = config.image_height

@@ -115,6 +115,56 @@ def test_a_warm_start_at_another_window_rate_computes_the_same_classifier(tmp_pa
     assert np.abs(warm(x, return_glimpses=True)["windows"].numpy() - want["windows"].numpy()).max() > 1e-2
 
 
+def test_classify_every_glimpse_trains_on_the_mean_of_every_glimpses_loss():
+    """One fit step with classify_every_glimpse: its loss is the mean over the T glimpses of the
+    cross-entropy of V h_t, its update is Adam's on that mean's gradient, and its accuracy and
+    the model's predictions are the last glimpse's, with the same weights as without the option."""
+    x, y = quadrant_data(16)
+    config = TINY.replace(num_classes=4, classify_every_glimpse=True)
+    keras.utils.set_random_seed(0)
+    model = compile_classifier(DrawClassifier(config), learning_rate=1e-2, clipnorm=None)
+    keras.utils.set_random_seed(0)
+    reference = DrawClassifier(config.replace(classify_every_glimpse=False))
+    assert [w.shape for w in model.weights] == [w.shape for w in reference.weights]
+    np.testing.assert_allclose(model(x, every_glimpse=True)[:, -1], model(x), rtol=1e-6, atol=1e-6)
+
+    def mean_glimpse_loss():
+        step_logits = reference(x, every_glimpse=True)
+        assert step_logits.shape == (16, 3, 4)
+        every_label = np.repeat(y[:, None], 3, axis=1)
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(every_label, step_logits, from_logits=True))
+
+    with tf.GradientTape() as tape:
+        want_loss = mean_glimpse_loss()
+    last_accuracy = np.mean(np.argmax(reference(x).numpy(), -1) == y)
+    optimizer = keras.optimizers.Adam(1e-2)
+    optimizer.apply_gradients(zip(tape.gradient(want_loss, reference.trainable_weights), reference.trainable_weights))
+
+    logs = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0).history
+    assert logs["loss"][0] == pytest.approx(float(want_loss), rel=1e-5)
+    last_loss = float(tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, reference(x), from_logits=True)))
+    assert abs(logs["loss"][0] - last_loss) > 1e-3  # (not the last glimpse's loss)
+    assert logs["accuracy"][0] == pytest.approx(last_accuracy)
+    for got, want in zip(model.trainable_weights, reference.trainable_weights):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="classify_every_glimpse must be true or false, received 1"):
+        TINY.replace(classify_every_glimpse=1)
+
+
+def test_a_run_from_before_classify_every_glimpse_resumes_as_one_without_it(tmp_path):
+    from draw_tf import cluttered
+
+    old = {"kind": "draw", "preset": "cluttered_mnist", "config": TINY.to_dict()}
+    del old["config"]["classify_every_glimpse"]
+    with open(tmp_path / cluttered.CONFIG_FILE, "w") as f:
+        json.dump(old, f)
+    described = {"kind": "draw", "preset": "cluttered_mnist", "config": TINY.to_dict()}
+    cluttered.check_run_config(str(tmp_path), described)  # the same classifier
+    described["config"]["classify_every_glimpse"] = True
+    with pytest.raises(ValueError, match="holds a classifier with another configuration"):
+        cluttered.check_run_config(str(tmp_path), described)
+
+
 @pytest.mark.parametrize("kind", ["draw", "baseline"])
 def test_classifiers_learn_where_the_blob_is(kind):
     keras.utils.set_random_seed(1)
