@@ -175,17 +175,23 @@ class DrawClassifier(keras.Model):
         `classify_every_glimpse` (the metrics stay the last glimpse's)."""
         if not self.config.classify_every_glimpse:
             return super().train_step(data)
-        images, labels = data[0], data[1]
+        images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             step_logits = self(images, training=True, every_glimpse=True)
-            losses = [self.compute_loss(x=images, y=labels, y_pred=step_logits[:, t]) for t in range(self.config.time_steps)]
+            losses = [
+                self.compute_loss(x=images, y=labels, y_pred=step_logits[:, t], sample_weight=sample_weight)
+                for t in range(self.config.time_steps)
+            ]
             loss = tf.add_n(losses) / len(losses)
         gradients = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        # compute_loss divides by the replicas of a tf.distribute strategy; like Keras's own step,
+        # the loss metric records the global batch's mean
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for metric in self.metrics:
             if metric.name == "loss":
-                metric.update_state(loss)
-        return self.compute_metrics(images, labels, step_logits[:, -1])
+                metric.update_state(loss * replicas, sample_weight=tf.shape(images)[0])
+        return self.compute_metrics(images, labels, step_logits[:, -1], sample_weight=sample_weight)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}

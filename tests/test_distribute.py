@@ -82,6 +82,48 @@ def test_mirrored_over_two_cpus_matches_one_device(single_and_mirrored):
     _assert_same_training(*single_and_mirrored["single"], *single_and_mirrored["mirrored"])
 
 
+CLASSIFIER = textwrap.dedent(
+    """
+    import json
+    import keras, numpy as np, tensorflow as tf
+    from draw_tf import ClassifierConfig, DrawClassifier
+    from draw_tf.cluttered import compile_classifier
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 16, 16, 1)).astype(np.float32), rng.integers(0, 4, 32)
+    config = ClassifierConfig(image_height=16, image_width=16, time_steps=3, lstm_size=24, read_size=4,
+                              num_classes=4, classify_every_glimpse=True)
+
+    def fit(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = compile_classifier(DrawClassifier(config), learning_rate=1e-2)
+        history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+        return history["loss"], [w.numpy().tolist() for w in model.weights]
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    print(json.dumps({"single": fit(tf.distribute.get_strategy()), "mirrored": fit(mirrored)}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_classify_every_glimpse_mirrored_over_two_cpus_matches_one_device():
+    """The classifier's own train step (classify_every_glimpse) under MirroredStrategy: the same
+    losses and weights as on one device for the same global batch."""
+    proc = _run(CLASSIFIER)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    (single_loss, single_weights), (loss, weights) = runs["single"], runs["mirrored"]
+    np.testing.assert_allclose(loss, single_loss, rtol=LOSS_RTOL)
+    for a, b in zip(single_weights, weights):
+        a = np.asarray(a)
+        np.testing.assert_allclose(np.asarray(b), a, atol=WEIGHT_ATOL * max(1.0, float(np.abs(a).max())))
+
+
 def _free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
