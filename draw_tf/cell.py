@@ -147,7 +147,7 @@ class DrawCell(keras.layers.Layer):
         self.posterior.build((None, cfg.encoder_size))
         self.decoder.build((None, cfg.z_size))
         # The state before step 1 (paper section 2.1: c_0, h_enc_0 and h_dec_0 are learned biases;
-        # the LSTMs' memory cells too, as in jbornschein/draw). Zeros at first: sigmoid(c_0) = 0.5.
+        # the LSTMs' memory cells too). Zeros at first: sigmoid(c_0) = 0.5.
         h, w, c = cfg.image_shape
         shapes = {
             "initial_canvas": (h, w, c), "initial_h_enc": (cfg.encoder_size,), "initial_c_enc": (cfg.encoder_size,),
