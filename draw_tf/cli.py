@@ -299,6 +299,10 @@ def build_parser():
                    help="Start a new run from these weights (a .weights.h5 file, or a shipped classifier's name such as "
                    "cluttered_mnist) with a fresh Adam, instead of a random initialisation; a resumed run ignores it. With "
                    "--set=window_rate=R the same windows continue at the new rate (from the config.json beside the weights).")
+    p.add_argument("--weight_average", type=_momentum, metavar="M",
+                   help="0 (off), or the momentum of a moving average of the weights (kept by Adam) that validation, the "
+                   "kept epoch and model.keras use; the log also has the trained weights' validation. Default: as the "
+                   "model_dir's run has it (off for a new run); a run cannot change it.")
     p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart
     parser.subcommands = sub
     return parser
@@ -598,6 +602,7 @@ def _train_classifier(args):
         steps_per_epoch=args.steps_per_epoch,
         verbose=1 if sys.stdout.isatty() else 2,
         init_weights=args.init_weights,
+        weight_average=args.weight_average,
     )
     result["model_dir"] = args.model_dir
     print(json.dumps(result, indent=2))

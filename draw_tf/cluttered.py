@@ -8,6 +8,7 @@ error) are made once, each split with its own seed, from that split's digits onl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -21,6 +22,7 @@ from draw_tf import mnist_scenes
 from draw_tf.classifier import DrawClassifier, baseline_classifier, get_classifier_preset
 from draw_tf.files import atomic_path
 from draw_tf.training import write_json_atomic
+from draw_tf.weight_average import check_momentum, optimizer_average_applied
 
 KINDS = ("draw", "baseline")
 # The held-out scenes' seeds, apart from any training seed: one scene per digit, made once.
@@ -83,9 +85,13 @@ def build_classifier(kind, preset="cluttered_mnist", **overrides):
     raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
 
 
-def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0):
+def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0, weight_average=0.0):
+    """Adam with the gradient norm clipped; with `weight_average` M > 0 Adam also keeps the moving
+    average of the weights, average <- M average + (1 - M) weights after every step (from the first
+    step's weights), which `optimizer_average_applied` puts in the model."""
+    average = dict(use_ema=True, ema_momentum=float(weight_average)) if weight_average else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm, **average),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -152,17 +158,85 @@ class _EpochSeconds(keras.callbacks.Callback):
             logs["wall_seconds"] = time.time() - self.start
 
 
-def check_run_config(model_dir, described):
-    """Raises a ValueError if `model_dir` holds a classifier other than `described` ({kind, preset,
-    config}). A config.json written before `classify_every_glimpse` existed describes it off."""
+class _ValidateTheAverage(keras.callbacks.Callback):
+    """With a weight average: `fit` validates the average, and after every epoch the trained
+    weights too, on the same scenes (`val_loss_unaveraged`, `val_accuracy_unaveraged` in the log:
+    what a run without the average would log). Comes before the callbacks that read the logs."""
+
+    def __init__(self, validation_data):
+        super().__init__()
+        self.validation_data = validation_data
+        self._in_fit = False
+        self._validating = None
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+
+    def on_test_begin(self, logs=None):
+        if self._in_fit:
+            self._validating = optimizer_average_applied(self.model)
+            self._validating.__enter__()
+
+    def on_test_end(self, logs=None):
+        if self._validating is not None:
+            self._validating.__exit__(None, None, None)
+            self._validating = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "val_accuracy" in logs:
+            raw = self.model.evaluate(*self.validation_data, batch_size=200, verbose=0, return_dict=True)
+            logs["val_loss_unaveraged"], logs["val_accuracy_unaveraged"] = raw["loss"], raw["accuracy"]
+
+
+class _BestWeights(keras.callbacks.Callback):
+    """Writes the weights to `path` (whole or not at all) after an epoch whose validation accuracy
+    is higher than `best` (the run's best so far, None for none) and every epoch's since; with
+    `averaged`, the weight average that was validated."""
+
+    def __init__(self, path, best=None, averaged=False):
+        super().__init__()
+        self.path, self.best, self.averaged = path, best, averaged
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = (logs or {}).get("val_accuracy")
+        if accuracy is None or (self.best is not None and float(accuracy) <= self.best):
+            return
+        self.best = float(accuracy)
+        with atomic_path(self.path, suffix=".weights.h5") as tmp:
+            os.remove(tmp)  # h5py refuses to write over an existing (empty) file
+            with optimizer_average_applied(self.model) if self.averaged else contextlib.nullcontext():
+                self.model.save_weights(tmp)
+
+
+def _stored_run(model_dir):
+    """The config.json of the run in `model_dir` (None for none), with the defaults of the fields
+    added since: `classify_every_glimpse` and `weight_average` off."""
     config_path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.exists(config_path):
-        return
+        return None
     with open(config_path) as f:
         stored = json.load(f)
     if stored.get("kind") == "draw" and isinstance(stored.get("config"), dict):
         stored["config"].setdefault("classify_every_glimpse", False)
-    if stored != described:
+    stored.setdefault("weight_average", 0.0)
+    return stored
+
+
+def check_run_config(model_dir, described):
+    """Raises a ValueError if `model_dir` holds a classifier other than `described` ({kind, preset,
+    config, weight_average}): a run keeps its weight average (Adam's saved state has it or not)."""
+    stored = _stored_run(model_dir)
+    described = {"weight_average": 0.0, **described}
+    if stored is not None and stored != described and {**stored, "weight_average": 0} == {**described, "weight_average": 0}:
+        raise ValueError(
+            f"model_dir {model_dir!r} holds a run with weight_average={stored['weight_average']}, received "
+            f"weight_average={described['weight_average']}: a run keeps its own (Adam's saved state has the average or "
+            f"not); start another model_dir, e.g. from this run's weights with --init_weights={os.path.join(model_dir, BEST_WEIGHTS)}."
+        )
+    if stored is not None and stored != described:
         raise ValueError(
             f"model_dir {model_dir!r} holds a classifier with another configuration (stored {stored}, requested "
             f"{described}); pick another model_dir."
@@ -172,7 +246,7 @@ def check_run_config(model_dir, described):
 def train_classifier(
     model_dir, kind="draw", preset="cluttered_mnist", data_dir=None, epochs=10, batch_size=64,
     learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None, lr_decay=1.0,
-    init_weights=None,
+    init_weights=None, weight_average=None,
 ):
     """Trains `kind` (draw or baseline) on fresh cluttered scenes of the `train` digits and
     validates every epoch on scenes of the `validation` digits (held-out training digits); the
@@ -186,7 +260,10 @@ def train_classifier(
     run may continue with another one. `init_weights`: a new run starts from these weights (a
     `.weights.h5` file or a shipped classifier's name, e.g. "cluttered_mnist": a warm restart,
     with a fresh Adam and the schedule from epoch 0) instead of a random initialisation; a
-    resumed run ignores it. Returns the result dict."""
+    resumed run ignores it. `weight_average`: 0 (off) or the momentum M of a moving average of the
+    weights (`compile_classifier`) that validation, the kept epoch, `model.keras` and the result
+    use; the log also gets the trained weights' validation (`val_accuracy_unaveraged`). None: as
+    the model_dir's run has it (off for a new run); a run cannot change it. Returns the result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
@@ -197,6 +274,9 @@ def train_classifier(
     described = {"kind": kind, "preset": preset}
     described["config"] = config.to_dict() if kind == "draw" else {"image_shape": list(config.image_shape), "num_classes": config.num_classes}
     config_path = os.path.join(model_dir, CONFIG_FILE)
+    if weight_average is None:
+        weight_average = (_stored_run(model_dir) or {}).get("weight_average", 0.0)
+    described["weight_average"] = float(check_momentum(weight_average))
     check_run_config(model_dir, described)
     init_path = _init_weights_path(init_weights)  # these fail before anything is written
     digits, labels = mnist_scenes.mnist_digits("train", data_dir)
@@ -204,7 +284,7 @@ def train_classifier(
     val_x, val_y = held_out_scenes(data_dir, "validation", size=size, limit=held_out_limit)
     test = test_scenes(data_dir, size=size, limit=held_out_limit)
     keras.utils.set_random_seed(seed)
-    model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate)
+    model = compile_classifier(build_classifier(kind, preset, **(overrides or {})), learning_rate, weight_average=weight_average)
     resuming = os.path.isfile(os.path.join(model_dir, "backup", "latest.weights.h5"))  # BackupAndRestore's file
     if init_path is not None:
         if resuming:
@@ -226,12 +306,10 @@ def train_classifier(
         train_data.callback(),
         _EpochLearningRate(learning_rate, lr_decay),
         _EpochSeconds(),
+        *([_ValidateTheAverage((val_x, val_y))] if weight_average else []),
         # the lowest validation error so far, also across resumed runs (from the log)
-        keras.callbacks.ModelCheckpoint(
-            best_path, monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True,
-            initial_value_threshold=max((r["val_accuracy"] for r in earlier), default=None)
-            if os.path.exists(best_path) else None,
-        ),
+        _BestWeights(best_path, max((r["val_accuracy"] for r in earlier), default=None) if os.path.exists(best_path) else None,
+                     averaged=bool(weight_average)),
         keras.callbacks.CSVLogger(os.path.join(model_dir, LOG_FILE), append=True),
         # kept after the last epoch, so a later run with more --epochs continues from it
         keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), delete_checkpoint=False),
@@ -241,7 +319,7 @@ def train_classifier(
         validation_data=(val_x, val_y), validation_batch_size=200, callbacks=callbacks,
     )
     log = read_log(model_dir)
-    final = _errors(model, (val_x, val_y), test)
+    final = _errors(model, (val_x, val_y), test)  # fit leaves the weight average in the model (finalize_variable_values)
     if os.path.exists(best_path):
         model.load_weights(best_path)
     best_epoch = best_row(log)["epoch"] + 1 if log else epochs

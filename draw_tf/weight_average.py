@@ -11,6 +11,9 @@ so a resumed run continues the same average.
 The average has no warm-up: it starts at the weights it is switched on with (a new run's random
 initial weights, whose share after n steps is M^n: 0.61 after one 500-step epoch at M = 0.999).
 It is meant for a run past its first fast epochs, for example switched on when resuming one.
+
+`draw-tf train_classifier --weight_average=M` keeps the same average inside Keras's Adam
+(`use_ema=True`, so that its backups hold it) and uses it the same way (`optimizer_average_applied`).
 """
 
 from __future__ import annotations
@@ -67,14 +70,10 @@ class WeightAverage(keras.callbacks.Callback):
     @contextlib.contextmanager
     def applied(self):
         """Inside, the model holds the averaged weights; the raw weights come back after."""
-        raw = [np.array(w.numpy()) for w in self.weights]
-        for weight, average in zip(self.weights, self.averages):
-            weight.assign(average)
-        try:
+        with values_kept(self.weights):
+            for weight, average in zip(self.weights, self.averages):
+                weight.assign(average)
             yield
-        finally:
-            for weight, value in zip(self.weights, raw):
-                weight.assign(value)
 
     def on_train_begin(self, logs=None):
         self._in_fit = True
@@ -108,6 +107,27 @@ class WeightAverage(keras.callbacks.Callback):
         for name in ("loss", "reconstruction", "kl"):
             if name in raw:
                 logs[f"val_{name}_unaveraged"] = raw[name]
+
+
+@contextlib.contextmanager
+def values_kept(variables):
+    """Inside, `variables` may be assigned anything; their values come back after."""
+    kept = [np.array(v.numpy()) for v in variables]
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, kept):
+            variable.assign(value)
+
+
+@contextlib.contextmanager
+def optimizer_average_applied(model):
+    """Inside, `model` holds its optimizer's moving average of its trainable weights (a Keras
+    optimizer with `use_ema=True`, as `draw-tf train_classifier --weight_average` compiles it); the
+    trained weights come back after."""
+    with values_kept(model.trainable_variables):
+        model.optimizer.finalize_variable_values(model.trainable_variables)  # writes the average, for use_ema
+        yield
 
 
 def load_weight_average(model, checkpoint_path):

@@ -351,3 +351,80 @@ def test_init_weights_warm_starts_a_new_run_and_a_resumed_run_ignores_it(tmp_pat
     with pytest.raises(ValueError, match="Unknown pretrained classifier 'mnist'; available: cluttered_mnist"):
         cluttered.train_classifier(str(tmp_path / "bad"), "baseline", init_weights="mnist", **run)
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_weight_average_is_the_moving_average_of_every_steps_weights_and_does_not_change_training():
+    """compile_classifier(weight_average=M): Adam's average after step k is M avg_{k-1} + (1 - M) w_k,
+    starting at w_1 (the first step's weights); the trained weights are those of a run without it;
+    optimizer_average_applied puts the average in the model and gives the trained weights back."""
+    from draw_tf.weight_average import optimizer_average_applied
+
+    x, y = quadrant_data(32)
+    config = TINY.replace(num_classes=4)
+    keras.utils.set_random_seed(0)
+    averaged = compile_classifier(DrawClassifier(config), learning_rate=1e-2, weight_average=0.75)
+    plain = compile_classifier(DrawClassifier(config), learning_rate=1e-2)
+    averaged(x[:1]), plain(x[:1])
+    plain.set_weights(averaged.get_weights())
+    steps = {"averaged": [], "plain": []}
+    for name, model in (("averaged", averaged), ("plain", plain)):
+        record = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs, m=model, n=name: steps[n].append([w.numpy() for w in m.trainable_weights]))
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+    assert len(steps["averaged"]) == 4
+    for got, want in zip(steps["averaged"], steps["plain"]):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    expected = steps["plain"][0]
+    for weights in steps["plain"][1:]:
+        expected = [0.75 * a + 0.25 * w for a, w in zip(expected, weights)]
+    for got, want in zip(averaged.trainable_weights, expected):  # fit ends with the average in the model
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+    last = steps["averaged"][-1]
+    for variable, value in zip(averaged.trainable_weights, last):
+        variable.assign(value)
+    with optimizer_average_applied(averaged):
+        for got, want in zip(averaged.trainable_weights, expected):
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+    for got, want in zip(averaged.trainable_weights, last):
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.slow  # three classifier training runs
+def test_a_run_with_a_weight_average_validates_and_keeps_it_resumes_with_it_and_cannot_drop_it(tmp_path):
+    import h5py
+
+    from draw_tf import cluttered
+
+    data_dir = str(tmp_path / "mnist")
+    write_mnist_dir(data_dir, n=40)
+    run = dict(data_dir=data_dir, batch_size=8, steps_per_epoch=3, verbose=0, learning_rate=1e-2,
+               overrides={"time_steps": 2, "lstm_size": 32})
+    model_dir = str(tmp_path / "run")
+    result = cluttered.train_classifier(model_dir, "draw", epochs=2, weight_average=0.5, **run)
+    assert result["weight_average"] == 0.5
+    log = cluttered.read_log(model_dir)
+    assert [r["epoch"] for r in log] == [0, 1] and all("val_accuracy_unaveraged" in r for r in log)
+    # the kept weights are the average the log validated (measure_run checks them against the log), not the trained ones
+    measured = cluttered.evaluate_run(model_dir, data_dir)
+    assert measured["validation_error"] == pytest.approx(1.0 - cluttered.best_row(log)["val_accuracy"], abs=1e-6)
+    backup = os.path.join(model_dir, "backup", "latest.weights.h5")
+    with h5py.File(backup) as f:
+        optimizer_values = len(f["optimizer/vars"])
+    _, kept = cluttered.load_run(model_dir)
+    _, trained = cluttered.load_run(model_dir, weights=os.path.join("backup", "latest.weights.h5"))
+    trainable = len(kept.trainable_weights)
+    assert optimizer_values == 2 + 3 * trainable  # iterations, rate, and per weight Adam's two moments and the average
+    assert any(np.abs(a.numpy() - b.numpy()).max() > 1e-4 for a, b in zip(kept.trainable_weights, trained.trainable_weights))
+    # resumed without saying: it keeps its average
+    cluttered.train_classifier(model_dir, "draw", epochs=3, **run)
+    assert [r["epoch"] for r in cluttered.read_log(model_dir)] == [0, 1, 2]
+    with h5py.File(backup) as f:
+        assert f["optimizer/vars/0"][()] == 9 and len(f["optimizer/vars"]) == optimizer_values
+    with open(os.path.join(model_dir, cluttered.CONFIG_FILE)) as f:
+        before = f.read()
+    with pytest.raises(ValueError, match=r"holds a run with weight_average=0.5, received weight_average=0.0: a run keeps its own"):
+        cluttered.train_classifier(model_dir, "draw", epochs=4, weight_average=0, **run)
+    with open(os.path.join(model_dir, cluttered.CONFIG_FILE)) as f:
+        assert f.read() == before
+    assert [r["epoch"] for r in cluttered.read_log(model_dir)] == [0, 1, 2]
