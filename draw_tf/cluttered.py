@@ -22,7 +22,7 @@ from draw_tf import mnist_scenes
 from draw_tf.classifier import DrawClassifier, baseline_classifier, get_classifier_preset
 from draw_tf.files import atomic_path
 from draw_tf.training import write_json_atomic
-from draw_tf.weight_average import check_momentum, optimizer_average_applied
+from draw_tf.weight_average import OptimizerWeightAverage, check_momentum, optimizer_average_applied
 
 KINDS = ("draw", "baseline")
 # The held-out scenes' seeds, apart from any training seed: one scene per digit, made once.
@@ -158,39 +158,6 @@ class _EpochSeconds(keras.callbacks.Callback):
             logs["wall_seconds"] = time.time() - self.start
 
 
-class _ValidateTheAverage(keras.callbacks.Callback):
-    """With a weight average: `fit` validates the average, and after every epoch the trained
-    weights too, on the same scenes (`val_loss_unaveraged`, `val_accuracy_unaveraged` in the log:
-    what a run without the average would log). Comes before the callbacks that read the logs."""
-
-    def __init__(self, validation_data):
-        super().__init__()
-        self.validation_data = validation_data
-        self._in_fit = False
-        self._validating = None
-
-    def on_train_begin(self, logs=None):
-        self._in_fit = True
-
-    def on_train_end(self, logs=None):
-        self._in_fit = False
-
-    def on_test_begin(self, logs=None):
-        if self._in_fit:
-            self._validating = optimizer_average_applied(self.model)
-            self._validating.__enter__()
-
-    def on_test_end(self, logs=None):
-        if self._validating is not None:
-            self._validating.__exit__(None, None, None)
-            self._validating = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and "val_accuracy" in logs:
-            raw = self.model.evaluate(*self.validation_data, batch_size=200, verbose=0, return_dict=True)
-            logs["val_loss_unaveraged"], logs["val_accuracy_unaveraged"] = raw["loss"], raw["accuracy"]
-
-
 class _BestWeights(keras.callbacks.Callback):
     """Writes the weights to `path` (whole or not at all) after an epoch whose validation accuracy
     is higher than `best` (the run's best so far, None for none) and every epoch's since; with
@@ -306,7 +273,7 @@ def train_classifier(
         train_data.callback(),
         _EpochLearningRate(learning_rate, lr_decay),
         _EpochSeconds(),
-        *([_ValidateTheAverage((val_x, val_y))] if weight_average else []),
+        *([OptimizerWeightAverage((val_x, val_y))] if weight_average else []),
         # the lowest validation error so far, also across resumed runs (from the log)
         _BestWeights(best_path, max((r["val_accuracy"] for r in earlier), default=None) if os.path.exists(best_path) else None,
                      averaged=bool(weight_average)),

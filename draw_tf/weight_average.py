@@ -32,7 +32,36 @@ def check_momentum(momentum):
     return momentum
 
 
-class WeightAverage(keras.callbacks.Callback):
+class ValidatesTheAverage(keras.callbacks.Callback):
+    """While `fit` validates, the model holds the weights of `applied()` (a subclass's average);
+    the trained weights come back after."""
+
+    def __init__(self):
+        super().__init__()
+        self._in_fit = False
+        self._validating = None
+
+    def applied(self):
+        raise NotImplementedError
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+
+    def on_test_begin(self, logs=None):
+        if self._in_fit:  # fit's validation (not a model.evaluate of the callbacks)
+            self._validating = self.applied()
+            self._validating.__enter__()
+
+    def on_test_end(self, logs=None):
+        if self._validating is not None:
+            self._validating.__exit__(None, None, None)
+            self._validating = None
+
+
+class WeightAverage(ValidatesTheAverage):
     """Keeps the moving average of `model`'s trainable weights (updated after every training step)
     and puts it in the model while `fit` validates. After every epoch it also measures the raw
     weights on `validation_data`, with the posterior noise the average's validation drew, and adds
@@ -54,8 +83,6 @@ class WeightAverage(keras.callbacks.Callback):
             tf.Variable(v, trainable=False, name=v.path.replace("/", "_") + "_average") for v in self.weights
         ]
         self._update = tf.function(self._update_averages)
-        self._in_fit = False
-        self._validating = None
         self._noise_state = None  # the posterior noise generator's state when fit's validation began
 
     def reset(self):
@@ -75,25 +102,13 @@ class WeightAverage(keras.callbacks.Callback):
                 weight.assign(average)
             yield
 
-    def on_train_begin(self, logs=None):
-        self._in_fit = True
-
-    def on_train_end(self, logs=None):
-        self._in_fit = False
-
     def on_train_batch_end(self, batch, logs=None):
         self._update()
 
     def on_test_begin(self, logs=None):
-        if self._in_fit:  # fit's validation: of the average
+        if self._in_fit:
             self._noise_state = self.model.seed_generator.state.numpy()
-            self._validating = self.applied()
-            self._validating.__enter__()
-
-    def on_test_end(self, logs=None):
-        if self._validating is not None:
-            self._validating.__exit__(None, None, None)
-            self._validating = None
+        super().on_test_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or self.validation_data is None or "val_loss" not in logs:
@@ -118,6 +133,26 @@ def values_kept(variables):
     finally:
         for variable, value in zip(variables, kept):
             variable.assign(value)
+
+
+class OptimizerWeightAverage(ValidatesTheAverage):
+    """The weight average of a model compiled with a Keras optimizer's `use_ema=True` (Adam keeps
+    it, so Keras's backups hold it): `fit` validates the average, and after every epoch the trained
+    weights too, on the same data (`val_loss_unaveraged`, `val_accuracy_unaveraged` in the logs:
+    what a run without the average logs). Comes before the callbacks that read the logs."""
+
+    def __init__(self, validation_data):
+        super().__init__()
+        self.validation_data = validation_data
+
+    def applied(self):
+        return optimizer_average_applied(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "val_accuracy" in logs:
+            x, y = self.validation_data
+            raw = self.model.evaluate(x, y, batch_size=200, verbose=0, return_dict=True)
+            logs["val_loss_unaveraged"], logs["val_accuracy_unaveraged"] = raw["loss"], raw["accuracy"]
 
 
 @contextlib.contextmanager
