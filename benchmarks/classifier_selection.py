@@ -138,5 +138,6 @@ def write_errors_picture(path, model, test, rows):
     right = np.pad(right, ((0, len(left) - len(right)), (0, 0), (0, 0)))
     write_png(path, np.concatenate([left, right], axis=1))
 
+
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ import numpy as np
 from draw_tf import mnist_scenes
 from draw_tf.classifier import DrawClassifier, baseline_classifier, get_classifier_preset
 from draw_tf.files import atomic_path
-from draw_tf.training import write_json_atomic
+from draw_tf.training import save_weights_atomic, write_json_atomic
 from draw_tf.weight_average import OptimizerWeightAverage, check_momentum, optimizer_average_applied
 
 KINDS = ("draw", "baseline")
@@ -172,10 +172,8 @@ class _BestWeights(keras.callbacks.Callback):
         if accuracy is None or (self.best is not None and float(accuracy) <= self.best):
             return
         self.best = float(accuracy)
-        with atomic_path(self.path, suffix=".weights.h5") as tmp:
-            os.remove(tmp)  # h5py refuses to write over an existing (empty) file
-            with optimizer_average_applied(self.model) if self.averaged else contextlib.nullcontext():
-                self.model.save_weights(tmp)
+        with optimizer_average_applied(self.model) if self.averaged else contextlib.nullcontext():
+            save_weights_atomic(self.model, self.path)
 
 
 def _stored_run(model_dir):

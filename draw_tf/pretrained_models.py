@@ -116,7 +116,7 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     from draw_tf.model import Draw
     from draw_tf.training import (
         CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, best_epoch_files, read_model_config,
-        read_training_log, write_json_atomic,
+        read_training_log, save_weights_atomic, write_json_atomic,
     )
     from draw_tf.weight_average import load_weight_average
 
@@ -175,9 +175,7 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
         with open(tmp, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in shipped_log)
     write_json_atomic(os.path.join(target, RESULT_FILE), result)
-    with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
-        os.remove(tmp)  # h5py refuses to write over an existing (empty) file
-        model.save_weights(tmp)
+    save_weights_atomic(model, os.path.join(target, WEIGHTS_FILE))
     return result
 
 
@@ -190,7 +188,7 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     cannot put one epoch's weights beside another epoch's result."""
     from draw_tf import cluttered
     from draw_tf.files import atomic_path
-    from draw_tf.training import write_json_atomic
+    from draw_tf.training import save_weights_atomic, write_json_atomic
 
     with open(os.path.join(model_dir, CONFIG_FILE)) as f:
         stored = json.load(f)
@@ -219,9 +217,7 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
 
     model = DrawClassifier(stored["config"])  # not compiled: the file gets the weights, not Adam's moments
     model.set_weights(measured_model.get_weights())
-    with atomic_path(os.path.join(target, WEIGHTS_FILE), suffix=".weights.h5") as tmp:
-        os.remove(tmp)  # h5py refuses to write over an existing (empty) file
-        model.save_weights(tmp)
+    save_weights_atomic(model, os.path.join(target, WEIGHTS_FILE))
     return result
 
 

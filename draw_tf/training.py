@@ -281,10 +281,8 @@ class BestEpochWeights(keras.callbacks.Callback):
         if earlier and float(loss) >= min(earlier):
             return
         path = os.path.join(self.model_dir, BEST_WEIGHTS.format(epoch=epoch + 1))
-        with atomic_path(path, suffix=".weights.h5") as tmp:
-            os.remove(tmp)  # h5py refuses to write over an existing (empty) file
-            with _averaged(self.weight_average):
-                self.model.save_weights(tmp)
+        with _averaged(self.weight_average):
+            save_weights_atomic(self.model, path)
         for older, _ in best_epoch_files(self.model_dir):
             if older != path:
                 os.remove(older)
@@ -320,6 +318,14 @@ class SampleGridEachEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         with _averaged(self.weight_average):
             sample_grid(self.model, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), self.num_samples, self.seed)
+
+
+def save_weights_atomic(model, path):
+    """`model.save_weights(path)` (a .weights.h5 file) through a temporary file renamed into place."""
+    with atomic_path(path, suffix=".weights.h5") as tmp:
+        os.remove(tmp)  # h5py refuses to write over an existing (empty) file
+        model.save_weights(tmp)
+    return path
 
 
 def save_model_atomic(model, path):
