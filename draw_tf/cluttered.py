@@ -125,8 +125,11 @@ def best_row(log):
 def read_log(model_dir):
     """The per-epoch rows of `model_dir/training_log.csv` (the last row of each epoch, as floats)."""
     path = os.path.join(model_dir, LOG_FILE)
-    if not os.path.exists(path):
-        return []
+    return read_log_file(path) if os.path.exists(path) else []
+
+
+def read_log_file(path):
+    """The per-epoch rows of a train_classifier training_log.csv (the last row of each epoch, as floats)."""
     with open(path, newline="") as f:
         rows = {int(row["epoch"]): {k: float(v) for k, v in row.items()} for row in csv.DictReader(f)}
     return [rows[e] for e in sorted(rows)]
