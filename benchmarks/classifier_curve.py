@@ -6,7 +6,9 @@
 
 `--earlier=CSV` is the training_log.csv of the run a warm restart (`train_classifier
 --init_weights`) started from: its epochs are drawn first and the restart's after them, with a
-dotted line where the restart begins, so the plot shows the classifier's whole training. Plots the per-epoch classification error (training, averaged over the epoch's fresh scenes, and
+dotted line where the restart begins, so the plot shows the classifier's whole training.
+
+Plots the per-epoch classification error (training, averaged over the epoch's fresh scenes, and
 validation, on the 5,000 fixed validation scenes) with the paper's DRAW result (3.36%, 8 glimpses,
 Gregor et al. 2015, Table 1) as a line.
 """
@@ -20,6 +22,16 @@ import os
 PAPER_ERROR_PERCENT = 3.36
 
 
+def _csv_log(path):
+    """A train_classifier training_log.csv's rows, with 1-based epochs as the shipped logs have (the
+    CSV's are Keras's 0-based); none when the file does not exist."""
+    from draw_tf.cluttered import read_log_file
+
+    if not os.path.exists(path):
+        return []
+    return [{**r, "epoch": int(r["epoch"]) + 1} for r in read_log_file(path)]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", help="a train_classifier model_dir (default: the shipped cluttered_mnist log)")
@@ -27,9 +39,9 @@ def main(argv=None):
     parser.add_argument("--output", help="PNG path (default: docs/training_curve_cluttered_mnist.png)")
     args = parser.parse_args(argv)
     if args.run:
-        from draw_tf.cluttered import read_log
+        from draw_tf.cluttered import LOG_FILE
 
-        records = [{**r, "epoch": int(r["epoch"]) + 1} for r in read_log(args.run)]  # the CSV's epochs are 0-based
+        records = _csv_log(os.path.join(args.run, LOG_FILE))
     else:
         from draw_tf import pretrained_models
 
@@ -38,11 +50,9 @@ def main(argv=None):
         parser.error(f"no epochs in the log of {args.run or 'the shipped cluttered_mnist classifier'}")
     restart = None
     if args.earlier:
-        from draw_tf.cluttered import read_log_file
-
         if not os.path.isfile(args.earlier):
             parser.error(f"--earlier must be a train_classifier training_log.csv, received {args.earlier!r} (no such file)")
-        earlier = [{**r, "epoch": int(r["epoch"]) + 1} for r in read_log_file(args.earlier)]
+        earlier = _csv_log(args.earlier)
         restart = len(earlier)
         records = earlier + [{**r, "epoch": r["epoch"] + restart} for r in records]
     output = args.output or os.path.join(

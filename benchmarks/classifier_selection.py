@@ -78,10 +78,6 @@ def main(argv=None):
         half = len(mistakes) // 2
         return {**summary(mistakes), "first_half": summary(mistakes[:half]), "second_half": summary(mistakes[half:])}
 
-    def ink(digits):
-        """Pixels above 127 (of 255) per digit."""
-        return (digits > 127).sum(axis=(1, 2))
-
     (train, train_labels), validation, test = (
         mnist_scenes.mnist_digits(split, args.data_dir) for split in ("train", "validation", "test"))
     report = {"model": model_name}
@@ -98,7 +94,8 @@ def main(argv=None):
     chosen = np.random.default_rng(0).choice(len(train), size=min(args.train_digits, len(train)), replace=False)
     report["train_fresh"] = summary(wrong(train[chosen], train_labels[chosen], FRESH_SEEDS[0])[0])
 
-    edges = np.quantile(ink(train), [0.25, 0.5, 0.75])
+    ink = studied_classifier.ink
+    edges = studied_classifier.ink_quarter_edges(train)
     validation_quarter = np.digitize(np.tile(ink(validation[0]), len(FRESH_SEEDS)), edges)
     test_quarter = np.digitize(ink(test[0]), edges)
     by_ink = {"quartiles_of_training_digits": [float(e) for e in edges]}

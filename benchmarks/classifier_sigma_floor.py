@@ -50,8 +50,7 @@ def main(argv=None):
     (train, _), (digits, labels) = (mnist_scenes.mnist_digits(split, args.data_dir) for split in ("train", "validation"))
     scenes, _ = mnist_scenes.cluttered_scenes(digits, labels, size=cfg.image_width, seed=SCENE_SEED)
     x = scenes.astype(np.float32) / 255.0
-    ink = lambda d: (d > 127).sum(axis=(1, 2))  # noqa: E731
-    quarter = np.digitize(ink(digits), np.quantile(ink(train), [0.25, 0.5, 0.75]))
+    quarter = np.digitize(studied_classifier.ink(digits), studied_classifier.ink_quarter_edges(train))
 
     report = {"model": model_name, "scenes": int(len(x))}
     for floor in FLOORS:

@@ -26,3 +26,16 @@ def load(args, parser, draw_only=False):
     if args.model:
         return args.model, keras.models.load_model(args.model)
     return "pretrained:cluttered_mnist", draw_tf.pretrained("cluttered_mnist")
+
+
+def ink(digits):
+    """Pixels above 127 (of 255) per digit."""
+    return (digits > 127).sum(axis=(1, 2))
+
+
+def ink_quarter_edges(train_digits):
+    """The training digits' ink quartiles: np.digitize(ink(digits), edges) gives each digit's quarter
+    (0 the thinnest, 3 the thickest)."""
+    import numpy as np
+
+    return np.quantile(ink(train_digits), [0.25, 0.5, 0.75])
