@@ -38,7 +38,7 @@ def main(argv=None):
     import keras
 
     from draw_tf import Draw, data
-    from draw_tf.training import adam_with_decay
+    from draw_tf.optimizer import adam_with_decay
 
     keras.utils.set_random_seed(args.seed)
     model = Draw(args.preset, seed=args.seed)

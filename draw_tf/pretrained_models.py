@@ -224,18 +224,20 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
 def restore_run(name, model_dir, source=None):
     """Makes `model_dir` a `draw-tf train` run that continues the shipped model `name`: its config,
     its training log, and a checkpoint holding its weights at its last epoch with a FRESH Adam
-    (the optimizer's moments are not shipped; its step counter continues from the log). For a
+    (the optimizer's moments are not shipped; its step counter continues from the log, and its
+    bias correction restarts at that step, as a new Adam's would: `draw_tf.optimizer`). For a
     long run resumed on a machine that does not have the run's own checkpoints. `source`: the
     folder `ship --destination` wrote `name` into, for a run kept outside the package (an
     unfinished one); default the package's shipped models. Refuses a `model_dir` that already
     holds checkpoints."""
     import shutil
+    import time
 
     import tensorflow as tf
 
-    from draw_tf.training import (
-        CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, adam_with_decay, read_training_log,
-    )
+    from draw_tf.files import atomic_path
+    from draw_tf.optimizer import adam_with_decay
+    from draw_tf.training import CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, read_training_log
 
     directory = _model_dir(name, "generator") if source is None else _stored_dir(name, source)
     if tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
@@ -246,11 +248,20 @@ def restore_run(name, model_dir, source=None):
     model = _load(directory, seed=0)
     model.compile(optimizer=adam_with_decay(run_config.get("learning_rate", 1e-3)))
     model.optimizer.build(model.trainable_variables)
-    model.optimizer.iterations.assign(int(log[-1]["steps"]))
+    steps = int(log[-1]["steps"])
+    model.optimizer.iterations.assign(steps)
     os.makedirs(model_dir, exist_ok=True)
     shutil.copyfile(os.path.join(directory, CONFIG_FILE), os.path.join(model_dir, RUN_CONFIG))
-    shutil.copyfile(os.path.join(directory, LOG_FILE), os.path.join(model_dir, TRAINING_LOG))
+    restored = {
+        "from": directory, "optimizer": "fresh Adam", "moments_start": steps,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with atomic_path(os.path.join(model_dir, TRAINING_LOG), suffix=".jsonl") as tmp:
+        with open(tmp, "w") as f:  # the log as shipped, its last epoch saying that the run was restored after it
+            for row in log[:-1] + [{**log[-1], "restored_after": restored}]:
+                f.write(json.dumps(row) + "\n")
     state = _TrainingState(model, model_dir)
+    state.moments_start.assign(steps)  # Adam's bias correction restarts with its moments (draw_tf.optimizer)
     path = state.save(int(log[-1]["epoch"]))
     return {"model_dir": model_dir, "checkpoint": path, "epoch": log[-1]["epoch"], "optimizer": "fresh Adam"}
 

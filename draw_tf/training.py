@@ -27,6 +27,7 @@ from draw_tf.distribute import get_strategy
 from draw_tf.files import atomic_path
 from draw_tf.images import save_grid
 from draw_tf.model import Draw
+from draw_tf.optimizer import adam_with_decay
 from draw_tf.visualize import TensorBoardImages
 from draw_tf.weight_average import CHECKPOINT_KEY as WEIGHT_AVERAGE_KEY, WeightAverage, check_momentum, load_weight_average
 
@@ -79,9 +80,13 @@ class _TrainingState:
         # run draws the noise the uninterrupted run would have; Keras does not track it). A model_dir
         # whose checkpoints predate them resumes at an epoch boundary with a restarted noise sequence.
         later = {"step_in_epoch": self.step}
+        # The step at which Adam's moments last started from zero (draw_tf.optimizer): 0, or the
+        # step a run was restored at with a fresh Adam (pretrained_models.restore_run).
+        self.moments_start = tf.Variable(0, dtype=tf.int64, trainable=False, name="adam_moments_start")
         if getattr(model, "optimizer", None) is not None:
             items["optimizer"] = model.optimizer
             later["noise_seed"] = model.seed_generator.state
+            later["adam_moments_start"] = self.moments_start
         if weight_average is not None:  # the moving average of `draw-tf train --weight_average`
             later[WEIGHT_AVERAGE_KEY] = weight_average.averages
         self.model = model
@@ -135,6 +140,8 @@ class _TrainingState:
                     f"optimizer's: a constant learning rate and --lr_decay keep different state): {e}"
                 ) from e
             self.withheld = lacking
+            if getattr(self.model, "optimizer", None) is not None:
+                self.model.optimizer.moments_start = int(self.moments_start.numpy())  # read when train traces
             return path
         if unreadable:
             raise ValueError(f"Every checkpoint in {os.path.dirname(unreadable[0])!r} is unreadable: {unreadable}.")
@@ -333,18 +340,6 @@ def save_model_atomic(model, path):
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
     return path
-
-
-def adam_with_decay(learning_rate, lr_decay=1.0, steps_per_epoch=None):
-    """Adam whose learning rate is multiplied by `lr_decay` per epoch of `steps_per_epoch` steps,
-    smoothly step by step (the optimizer's step counter, so it continues after a resume)."""
-    if lr_decay == 1.0:
-        return keras.optimizers.Adam(learning_rate)
-    if not steps_per_epoch or steps_per_epoch < 1:
-        raise ValueError(
-            f"lr_decay needs the number of steps per epoch: pass steps_per_epoch, received {steps_per_epoch!r}."
-        )
-    return keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, lr_decay))
 
 
 def train(

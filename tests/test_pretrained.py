@@ -106,14 +106,27 @@ def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
     training.train(config, str(tmp_path / "continued"), epochs=3, **run)
     log = training.read_training_log(str(tmp_path / "continued" / training.TRAINING_LOG))
     assert [r["epoch"] for r in log] == [1, 2, 3] and log[-1]["steps"] == 6
+    assert log[1]["restored_after"]["optimizer"] == "fresh Adam" and log[1]["restored_after"]["moments_start"] == 4
     # an unfinished run kept outside the package: shipped to a folder of its own, restored from it
     kept = str(tmp_path / "kept")
     pretrained_models.ship(str(tmp_path / "continued"), "unfinished", kept)
     assert pretrained_models.available() == ["tiny"]  # not offered to users
+    shipped_log = os.path.join(kept, "unfinished", pretrained_models.LOG_FILE)
+    rows = training.read_training_log(shipped_log)
+    rows[-1]["steps"] = 18_000  # as if each epoch had been 6,000 steps, as long runs' are (mnist: 500)
+    with open(shipped_log, "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
     pretrained_models.main(["restore", "--name=unfinished", f"--source={kept}", f"--model_dir={tmp_path / 'again'}"])
-    training.train(config, str(tmp_path / "again"), epochs=4, **run)
+    again, _ = training.train(config, str(tmp_path / "again"), epochs=4, **run)
     log = training.read_training_log(str(tmp_path / "again" / training.TRAINING_LOG))
-    assert [r["epoch"] for r in log] == [1, 2, 3, 4] and log[-1]["steps"] == 8
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4] and log[-1]["steps"] == 18_002
+    # Its 2 steps with fresh moments are a new Adam's, each at most about the rate (1e-3) in every
+    # weight, not the 3-4 times more of an Adam whose bias correction is off at step 18,000
+    # (draw_tf.optimizer); the step counter went on from the shipped log.
+    assert again.optimizer.moments_start == 18_000 and int(again.optimizer.iterations) == 18_002
+    start = pretrained_models._load(os.path.join(kept, "unfinished"))
+    moved = max(np.abs(a.numpy() - b.numpy()).max() for a, b in zip(again.trainable_weights, start.trainable_weights))
+    assert 0 < moved <= 2 * 1e-3 * 1.05
 
 
 def test_restore_names_what_is_missing_and_writes_nothing(tmp_path, capsys):
