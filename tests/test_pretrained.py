@@ -127,6 +127,8 @@ def test_ship_load_and_continue_a_run(tmp_path, monkeypatch):
     start = pretrained_models._load(os.path.join(kept, "unfinished"))
     moved = max(np.abs(a.numpy() - b.numpy()).max() for a, b in zip(again.trainable_weights, start.trainable_weights))
     assert 0 < moved <= 2 * 1e-3 * 1.05
+    resumed, _ = training.train(config, str(tmp_path / "again"), epochs=5, **run)  # its own checkpoint keeps the restart
+    assert resumed.optimizer.moments_start == 18_000 and int(resumed.optimizer.iterations) == 18_004
 
 
 def test_restore_names_what_is_missing_and_writes_nothing(tmp_path, capsys):
