@@ -31,6 +31,7 @@ _EXPORTS = {
     "DrawConfig": "draw_tf.config",
     "get_preset": "draw_tf.config",
     "Draw": "draw_tf.model",
+    "RestartableAdam": "draw_tf.optimizer",
     "pretrained": "draw_tf.pretrained_models",  # the function draw_tf.pretrained_models.pretrained
 }
 
@@ -49,6 +50,7 @@ __all__ = [
     "PRESETS",
     "PlainRead",
     "PlainWrite",
+    "RestartableAdam",
     "Window",
     "baseline_classifier",
     "get_preset",

@@ -253,7 +253,8 @@ def restore_run(name, model_dir, source=None):
     os.makedirs(model_dir, exist_ok=True)
     shutil.copyfile(os.path.join(directory, CONFIG_FILE), os.path.join(model_dir, RUN_CONFIG))
     restored = {
-        "from": directory, "optimizer": "fresh Adam", "moments_start": steps,
+        "from": name if source is None else f"{os.path.basename(os.path.normpath(source))}/{name}",
+        "optimizer": "fresh Adam", "moments_start": steps,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with atomic_path(os.path.join(model_dir, TRAINING_LOG), suffix=".jsonl") as tmp:
