@@ -112,11 +112,10 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     number a test of the shipped weights checks them against.
     """
     from draw_tf import data
-    from draw_tf.files import atomic_path
     from draw_tf.model import Draw
     from draw_tf.training import (
         CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, best_epoch_files, read_model_config,
-        read_training_log, save_weights_atomic, write_json_atomic,
+        read_training_log, save_weights_atomic, write_json_atomic, write_training_log,
     )
     from draw_tf.weight_average import load_weight_average
 
@@ -171,9 +170,7 @@ def ship(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     target = os.path.join(destination, name)
     os.makedirs(target, exist_ok=True)
     write_json_atomic(os.path.join(target, CONFIG_FILE), run_config)
-    with atomic_path(os.path.join(target, LOG_FILE), suffix=".jsonl") as tmp:
-        with open(tmp, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in shipped_log)
+    write_training_log(os.path.join(target, LOG_FILE), shipped_log)
     write_json_atomic(os.path.join(target, RESULT_FILE), result)
     save_weights_atomic(model, os.path.join(target, WEIGHTS_FILE))
     return result
@@ -187,8 +184,7 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     The weights and log are read once (`cluttered.measure_run`), so a run that is still training
     cannot put one epoch's weights beside another epoch's result."""
     from draw_tf import cluttered
-    from draw_tf.files import atomic_path
-    from draw_tf.training import save_weights_atomic, write_json_atomic
+    from draw_tf.training import save_weights_atomic, write_json_atomic, write_training_log
 
     with open(os.path.join(model_dir, CONFIG_FILE)) as f:
         stored = json.load(f)
@@ -208,10 +204,8 @@ def ship_classifier(model_dir, name, destination=PRETRAINED_DIR, data_dir=None):
     target = os.path.join(destination, name)
     os.makedirs(target, exist_ok=True)
     write_json_atomic(os.path.join(target, CONFIG_FILE), stored)
-    with atomic_path(os.path.join(target, LOG_FILE), suffix=".jsonl") as tmp:
-        with open(tmp, "w") as f:
-            for row in log:
-                f.write(json.dumps({**row, "epoch": int(row["epoch"]) + 1}) + "\n")  # 1-based, as draw-tf train logs
+    # 1-based epochs, as draw-tf train logs them
+    write_training_log(os.path.join(target, LOG_FILE), [{**row, "epoch": int(row["epoch"]) + 1} for row in log])
     write_json_atomic(os.path.join(target, RESULT_FILE), result)
     from draw_tf.classifier import DrawClassifier
 
@@ -231,13 +225,14 @@ def restore_run(name, model_dir, source=None):
     unfinished one); default the package's shipped models. Refuses a `model_dir` that already
     holds checkpoints."""
     import shutil
-    import time
 
     import tensorflow as tf
 
-    from draw_tf.files import atomic_path
     from draw_tf.optimizer import adam_with_decay
-    from draw_tf.training import CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, read_training_log
+    from draw_tf.training import (
+        CHECKPOINT_DIR, CONFIG_FILE as RUN_CONFIG, TRAINING_LOG, _TrainingState, read_training_log, utc_timestamp,
+        write_training_log,
+    )
 
     directory = _model_dir(name, "generator") if source is None else _stored_dir(name, source)
     if tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
@@ -255,12 +250,10 @@ def restore_run(name, model_dir, source=None):
     restored = {
         "from": name if source is None else f"{os.path.basename(os.path.normpath(source))}/{name}",
         "optimizer": "fresh Adam", "moments_start": steps,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "time": utc_timestamp(),
     }
-    with atomic_path(os.path.join(model_dir, TRAINING_LOG), suffix=".jsonl") as tmp:
-        with open(tmp, "w") as f:  # the log as shipped, its last epoch saying that the run was restored after it
-            for row in log[:-1] + [{**log[-1], "restored_after": restored}]:
-                f.write(json.dumps(row) + "\n")
+    # the log as shipped, its last epoch saying that the run was restored after it
+    write_training_log(os.path.join(model_dir, TRAINING_LOG), log[:-1] + [{**log[-1], "restored_after": restored}])
     state = _TrainingState(model, model_dir)
     state.moments_start.assign(steps)  # Adam's bias correction restarts with its moments (draw_tf.optimizer)
     path = state.save(int(log[-1]["epoch"]))

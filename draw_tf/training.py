@@ -246,13 +246,23 @@ class TrainingLog(keras.callbacks.Callback):
             steps=int(self.model.optimizer.iterations.numpy()),
             wall_seconds=round(seconds, 1),
             total_wall_seconds=round((earlier[-1]["total_wall_seconds"] if earlier else 0.0) + seconds, 1),
-            time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            time=utc_timestamp(),
             command=self.command,
             code_version=self.version,
         )
-        with atomic_path(self.path, suffix=".jsonl") as tmp:
-            with open(tmp, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in earlier + [record])
+        write_training_log(self.path, earlier + [record])
+
+
+def utc_timestamp():
+    """Now, as the training log writes it: 2026-12-03T20:03:07Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def write_training_log(path, records):
+    """Writes `records` (dicts) as a JSON-lines training log, whole, under a temporary name first."""
+    with atomic_path(path, suffix=".jsonl") as tmp:
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
 
 
 def read_training_log(path):
