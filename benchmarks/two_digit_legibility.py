@@ -159,6 +159,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.checkpoint and not args.run:
         parser.error("--checkpoint: expected --run too (for the run's config.json), received none.")
+    if args.num_samples < 1:
+        parser.error(f"--num_samples: expected at least 1, received {args.num_samples}.")
+    if not 0 < args.confidence <= 1:
+        parser.error(f"--confidence: expected a probability in (0, 1], received {args.confidence}.")
 
     from draw_tf import mnist_scenes
 
