@@ -4,11 +4,12 @@
     python -m benchmarks.two_digit_legibility --data_dir=MNIST_DIR --run=RUN --checkpoint=RUN/checkpoints/ckpt-N
 
 Each image (a 60x60 sample, or a real validation scene for reference) is cut into its pieces of
-ink: pixels above 0.5, grouped 8-connected after a one-pixel dilation (so a stroke broken by a
-pixel stays one piece), pieces under `--min_pixels` dropped. An image is *legible* when it has
+ink: pixels above 0.5, grouped 8-connected after a one-pixel dilation (so a stroke broken by a gap
+of up to 2 pixels stays one piece), pieces under `--min_pixels` dropped. An image is *legible* when it has
 exactly two pieces and a digit classifier is at least `--confidence` sure of each, each piece
-prepared as MNIST prepares its digits (its box scaled to fit 20x20, then centred by its centre of
-mass in 28x28). The classifier is `draw_tf.classifier.baseline_classifier` at 28x28, trained on the
+prepared as MNIST prepares its digits (its box scaled to fit 20x20, then its centre of mass
+moved to where MNIST's digits have theirs, pixel (14, 14) of 28x28) and made binary again. The
+classifier is `draw_tf.classifier.baseline_classifier` at 28x28, trained on the
 55,000 training digits (its accuracy on the 5,000 validation digits is reported) and cached at
 `--classifier_cache`. Pieces and training digits are binary (ink above half), so blur does not count.
 
@@ -28,7 +29,8 @@ import os
 import numpy as np
 
 DIGIT_BOX = 20  # MNIST fits each digit's box into 20x20 ...
-DIGIT_SIZE = 28  # ... and centres its centre of mass in 28x28
+DIGIT_SIZE = 28  # ... and moves its centre of mass to pixel (14, 14) of 28x28 (the validation
+CENTRE_OF_MASS = 14.0  # digits' mean is (13.99, 14.02), spread 0.3)
 
 
 def ink_pieces(image, min_pixels):
@@ -48,21 +50,24 @@ def ink_pieces(image, min_pixels):
 
 
 def as_mnist_digit(piece):
-    """A piece [H, W] as MNIST presents a digit: its bounding box scaled to fit 20x20 (aspect
-    kept), placed in 28x28 with its centre of mass at the centre. float32 [28, 28]."""
-    import tensorflow as tf
+    """A binary piece [H, W] as MNIST presents a digit: its bounding box scaled to fit 20x20
+    (aspect kept) and made binary again (above 0.5), placed in 28x28 with its centre of mass
+    within half a pixel of pixel (14, 14). float32 [28, 28]."""
     from scipy import ndimage
+
+    from draw_tf.data import resize
 
     rows, cols = np.nonzero(piece > 0)
     box = piece[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = DIGIT_BOX / max(box.shape)
     size = [max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale))]
-    small = tf.image.resize(box[..., None], size, antialias=True).numpy()[..., 0].clip(0, 1)
+    small = resize(box[..., None], size).numpy()[..., 0] > 0.5
     digit = np.zeros((DIGIT_SIZE, DIGIT_SIZE), np.float32)
     top, left = (DIGIT_SIZE - size[0]) // 2, (DIGIT_SIZE - size[1]) // 2
     digit[top : top + size[0], left : left + size[1]] = small
     cy, cx = ndimage.center_of_mass(digit)
-    return ndimage.shift(digit, (DIGIT_SIZE / 2 - 0.5 - cy, DIGIT_SIZE / 2 - 0.5 - cx), order=1)
+    # A whole-pixel move keeps it binary (the centre of mass lands within half a pixel).
+    return ndimage.shift(digit, (round(CENTRE_OF_MASS - cy), round(CENTRE_OF_MASS - cx)), order=0)
 
 
 def binary(digits):
@@ -127,19 +132,19 @@ def legibility(images, classifier, min_pixels, confidence):
 
 def load_generator(args):
     """The Draw model to sample: a shipped-style folder (--model), or a run's checkpoint (--run with
-    --checkpoint; the run's latest checkpoint without), its weight average when it keeps one."""
-    import tensorflow as tf
-
+    --checkpoint, its --weights; without --checkpoint the run's latest, its average if it keeps one)."""
     from draw_tf import pretrained_models, training
     from draw_tf.model import Draw
-    from draw_tf.weight_average import load_weight_average
+    from draw_tf.weight_average import load_checkpoint_weights
 
     if args.model:
         return pretrained_models._load(args.model)
     if args.checkpoint:
-        model = Draw(training.read_model_config(args.run))
-        if not load_weight_average(model, args.checkpoint):
-            tf.train.Checkpoint(model=model).read(args.checkpoint).expect_partial()
+        config = training.read_model_config(args.run)
+        if config is None:
+            raise ValueError(f"--run: expected a draw-tf model_dir with a config.json, received {args.run!r}.")
+        model = Draw(config)
+        load_checkpoint_weights(model, args.checkpoint, args.weights)
         return model
     return training.load_model(args.run)
 
@@ -151,6 +156,7 @@ def main(argv=None):
     source.add_argument("--model", help="a folder written by `pretrained_models ship` (config.json + weights)")
     source.add_argument("--run", help="a two-digit run's model_dir (its latest checkpoint, or --checkpoint)")
     parser.add_argument("--checkpoint", help="with --run: a checkpoint prefix (e.g. an archived ckpt-N)")
+    parser.add_argument("--weights", choices=("average", "raw"), default="average", help="with --checkpoint")
     parser.add_argument("--num_samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0, help="the samples' prior noise")
     parser.add_argument("--min_pixels", type=int, default=20)
@@ -181,7 +187,10 @@ def main(argv=None):
         samples = generator.sample(args.num_samples, seed=args.seed, return_sequences=False)["images"].numpy()
         summary["samples"] = legibility(samples, classifier, args.min_pixels, args.confidence)
         summary["model"] = args.checkpoint or args.model or args.run
-        summary["legible_relative_to_real"] = summary["samples"]["legible"] / summary["real_validation_scenes"]["legible"]
+        if args.checkpoint:
+            summary["weights"] = args.weights
+        real_share = summary["real_validation_scenes"]["legible"]
+        summary["legible_relative_to_real"] = summary["samples"]["legible"] / real_share if real_share else None
     print(json.dumps(summary, indent=1))
     return summary
 

@@ -170,7 +170,7 @@ def _resize_target(shape, image_shape):
     return list(image_shape[:2])
 
 
-def _resize(images, size):
+def resize(images, size):
     """Bilinear, antialiased resize of images [..., H, W, C] in [0, 1] to `size`, kept in [0, 1]."""
     return tf.clip_by_value(tf.image.resize(images, size, antialias=True), 0.0, 1.0)
 
@@ -180,7 +180,7 @@ def resize_images(ds, image_shape):
     size = _resize_target(ds.element_spec.shape, image_shape)
     if size is None:
         return ds
-    return ds.map(lambda x: _resize(x, size), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(lambda x: resize(x, size), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def load_images(name="binarized_mnist", split="train", data_dir=None, seed=0, cache=False, image_shape=None):
@@ -255,7 +255,7 @@ class TrainingStream:
         [0, 1] at the model's size; grey levels for the dynamically binarized datasets."""
         mean = np.mean(self.table.numpy()[:limit], axis=0, dtype=np.float64) / 255.0
         mean = tf.constant(mean, tf.float32)
-        return mean if self.resize_to is None else _resize(mean[None], self.resize_to)[0]
+        return mean if self.resize_to is None else resize(mean[None], self.resize_to)[0]
 
     def dataset(self, start_batch=0):
         """The stream from batch `start_batch` on (batch k of pass e is number e * batches_per_pass + k)."""
@@ -273,7 +273,7 @@ class TrainingStream:
         def images(rows, index):
             x = tf.cast(tf.gather(table, rows), tf.float32) / 255.0
             if resize_to is not None:
-                x = _resize(x, resize_to)
+                x = resize(x, resize_to)
             if binarize:  # a fresh binarization per pass, fixed by (seed, pass, first row)
                 u = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, index * count + rows[0]]))
                 x = tf.cast(u < x, tf.float32)

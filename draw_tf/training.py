@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from draw_tf import data as data_lib
+from draw_tf import noise as noise_lib
 from draw_tf.config import DrawConfig
 from draw_tf.distribute import get_strategy
 from draw_tf.files import atomic_path
@@ -158,6 +159,16 @@ class _TrainingState:
         self.epoch.assign(epoch)
         self.step.assign(step)
         return self.manager.save(checkpoint_number=self.model.optimizer.iterations.numpy())
+
+
+def checkpoint_position(checkpoint_path):
+    """(finished epochs, steps into the next epoch) stored in a training checkpoint (steps 0 when it
+    predates the step's tracking)."""
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    names = reader.get_variable_to_shape_map()
+    step = "step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE"
+    epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    return epoch, int(reader.get_tensor(step)) if step in names else 0
 
 
 class TrainingCheckpoints(keras.callbacks.Callback):
@@ -551,18 +562,23 @@ def load_keras_file(path):
         raise
 
 
-def evaluate_nll(model, dataset, num_samples=0, max_batches=None):
+def evaluate_nll(model, dataset, num_samples=0, max_batches=None, noise_key=None):
     """Mean negative ELBO (analytic KL) and, with num_samples = K > 0, the importance-weighted bound.
 
     Both in nats per image over the images of `dataset` (batches of images); for the discretized
-    logistic likelihood also in bits per dimension (`bits_per_dim`, `iwae_bits_per_dim`).
+    logistic likelihood also in bits per dimension (`bits_per_dim`, `iwae_bits_per_dim`). With an
+    integer `noise_key`, batch i's posterior noise of the negative ELBO is drawn from (noise_key, i)
+    alone, so that other weights measured with the same key see the same noise.
     """
     totals = {"negative_elbo": 0.0, "iwae": 0.0}
     count = 0
     for i, batch in enumerate(dataset):
         if max_batches is not None and i >= max_batches:
             break
-        out = model.reconstruct(batch)
+        noise = None
+        if noise_key is not None:  # loop noise [T, z, batch] as the user-facing [batch, T, z]
+            noise = tf.transpose(noise_lib.step_noise(model.config, noise_key, i, int(batch.shape[0])), [2, 0, 1])
+        out = model.reconstruct(batch, noise=noise)
         totals["negative_elbo"] += float(tf.reduce_sum(out["negative_elbo"]))
         if num_samples:
             totals["iwae"] += float(tf.reduce_sum(model.importance_weighted_nll(batch, num_samples)))

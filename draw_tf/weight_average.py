@@ -185,4 +185,19 @@ def load_weight_average(model, checkpoint_path):
     return True
 
 
+def load_checkpoint_weights(model, checkpoint_path, which="average"):
+    """Puts the weights of a training checkpoint into `model`'s trainable weights: its weight average
+    (`which="average"`; an error if it holds none) or the trained weights (`which="raw"`)."""
+    if which == "average":
+        if not load_weight_average(model, checkpoint_path):
+            raise ValueError(
+                f"Expected a weight average in checkpoint {checkpoint_path!r} (a run with --weight_average), "
+                "received a checkpoint without one; use its raw weights instead."
+            )
+    elif which == "raw":
+        tf.train.Checkpoint(model=model).read(checkpoint_path).expect_partial().assert_existing_objects_matched()
+    else:
+        raise ValueError(f"which must be 'average' or 'raw', received {which!r}.")
+
+
 CHECKPOINT_KEY = "weight_average"  # its name in a training checkpoint (draw_tf.training._TrainingState)
