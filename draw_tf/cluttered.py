@@ -86,9 +86,10 @@ def build_classifier(kind, preset="cluttered_mnist", **overrides):
 
 
 def compile_classifier(model, learning_rate=1e-3, clipnorm=1.0, weight_average=0.0):
-    """Adam with the gradient norm clipped; with `weight_average` M > 0 Adam also keeps the moving
-    average of the weights, average <- M average + (1 - M) weights after every step (from the first
-    step's weights), which `optimizer_average_applied` puts in the model."""
+    """Adam with each variable's gradient clipped to norm `clipnorm` (Keras's `clipnorm` clips every
+    weight tensor's gradient on its own, not their global norm); with `weight_average` M > 0 Adam
+    also keeps the moving average of the weights, average <- M average + (1 - M) weights after every
+    step (from the first step's weights), which `optimizer_average_applied` puts in the model."""
     average = dict(use_ema=True, ema_momentum=float(weight_average)) if weight_average else {}
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm, **average),
