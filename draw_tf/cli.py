@@ -85,6 +85,17 @@ def _momentum(text):
     return value
 
 
+def _lr_halving(text):
+    """The --lr_halving value: "off", or GAIN,EPOCHS (`draw_tf.plateau`) as a (gain, epochs) tuple."""
+    from draw_tf import plateau  # plain Python
+
+    try:
+        rule = plateau.check_rule(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("lr_halving ")) from None
+    return "off" if rule is None else rule
+
+
 def _list(text):
     """A comma-separated list, as absl's DEFINE_list read it: items stripped, "" is the empty list."""
     return [item.strip() for item in text.split(",")] if text.strip() else []
@@ -200,6 +211,12 @@ FLAGS = {
         type=_float_in(0.0, 1.0), default=1.0, metavar="FACTOR",
         help="Learning-rate factor per epoch (1.0: constant; 0.93 with 3e-3 for mnist).",
     ),
+    "lr_halving": dict(
+        type=_lr_halving, metavar="GAIN,EPOCHS",
+        help="Halve the (constant) learning rate after an epoch whose validation bound is less than GAIN nats below "
+        "that of EPOCHS epochs earlier at the same rate (the shipped mnist model's rule: 0.3,15), or off. Default: as "
+        "the model_dir's run had it (off for a new run); a resumed run keeps the rate its checkpoint holds.",
+    ),
     "jit_compile": dict(action=_AbslBool, default=False, help="Keras compile(jit_compile=True): XLA on the whole train step."),
     "jit_loss": dict(action=_AbslBool, default=True, help="XLA on the T-step forward and backward pass only (Draw(jit_loss=...))."),
     "strategy": dict(
@@ -239,7 +256,7 @@ def build_parser():
 
     p = sub["train"]
     _add_flags(p, "preset", "set", "dataset", "data_dir", "model_dir", "epochs", "steps_per_epoch", "batch_size",
-               "learning_rate", "lr_decay", "weight_average", "canvas_init", "save_every_steps", "jit_compile", "jit_loss", "strategy",
+               "learning_rate", "lr_decay", "lr_halving", "weight_average", "canvas_init", "save_every_steps", "jit_compile", "jit_loss", "strategy",
                "seed")
 
     p = sub["evaluate"]
@@ -470,6 +487,7 @@ def _train(args):
         save_every_steps=args.save_every_steps or None,
         canvas_init=args.canvas_init,
         weight_average=args.weight_average,
+        lr_halving=args.lr_halving,
     )
     summary = {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
     summary["model_dir"] = args.model_dir

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from draw_tf import data as data_lib
 from draw_tf import noise as noise_lib
+from draw_tf import plateau
 from draw_tf.config import DrawConfig
 from draw_tf.distribute import get_strategy
 from draw_tf.files import atomic_path
@@ -282,6 +283,32 @@ def read_training_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+class HalveOnSlowProgress(keras.callbacks.Callback):
+    """Halves the optimizer's constant learning rate after an epoch at which the run's training
+    log (all its sessions) shows slow progress at the current rate (`plateau.progress_too_slow`).
+    Comes after `TrainingLog` (the epoch's record must be in the log) and before the epoch's
+    checkpoint, which then holds the new rate."""
+
+    def __init__(self, log_path, min_gain, window):
+        super().__init__()
+        self.log_path = log_path
+        self.min_gain, self.window = min_gain, window
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not os.path.exists(self.log_path):
+            return
+        records = [r for r in read_training_log(self.log_path) if r["epoch"] <= epoch + 1 and "val_loss" in r]
+        if not records or records[-1]["epoch"] != epoch + 1:
+            return
+        if plateau.progress_too_slow(records, self.min_gain, self.window):
+            rate = self.model.optimizer.learning_rate
+            rate.assign(float(rate.numpy()) / 2)
+            print(
+                f"Epoch {epoch + 1}: the validation bound gained less than {self.min_gain} nats over the last "
+                f"{self.window} epochs at this rate; learning rate halved to {float(rate.numpy()):.4g}."
+            )
+
+
 class BestEpochWeights(keras.callbacks.Callback):
     """Keeps the weights of the run's best epoch: `model_dir/best-epoch-NNNN.weights.h5` after an
     epoch whose validation loss is lower than that of every earlier epoch in the training log (all
@@ -384,6 +411,7 @@ def train(
     callbacks=None,
     canvas_init="data",
     weight_average=None,
+    lr_halving=None,
 ):
     """Trains (or resumes training of) a DRAW model in `model_dir`; returns (model, history dict).
 
@@ -406,6 +434,11 @@ def train(
     has the raw weights' validation (`val_loss_unaveraged`, on the same noise). None: as the
     model_dir's run had it (0 for a new run). It may be switched on when resuming: the average then
     starts at the restored weights.
+    `lr_halving`: (min_gain, window) (or "0.3,15"): halve the constant rate after an epoch whose
+    validation bound is less than min_gain nats below that of `window` epochs earlier at the same
+    rate (`draw_tf.plateau`; the shipped `mnist` model's rule is 0.3 nats over 15 epochs); the rate
+    starts at `learning_rate`, and a resumed run keeps the rate its checkpoint holds. "off": a
+    constant rate. None: as the model_dir's run had it (off for a new run).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
@@ -418,6 +451,14 @@ def train(
     check_momentum(weight_average)
     if canvas_init not in CANVAS_INITS:
         raise ValueError(f"canvas_init must be one of {CANVAS_INITS}, received {canvas_init!r}.")
+    if lr_halving is None:
+        lr_halving = _stored_run_config(model_dir).get("lr_halving")
+    lr_halving = plateau.check_rule(lr_halving)
+    if lr_halving is not None and (lr_decay != 1.0 or not validation):
+        raise ValueError(
+            f"lr_halving needs a constant rate (lr_decay 1.0) and validation; received lr_decay={lr_decay!r}, "
+            f"validation={validation!r}."
+        )
     _check_model_dir(model_dir)
     stored = read_model_config(model_dir)
     if stored is not None and stored != config:
@@ -446,7 +487,7 @@ def train(
         {
             "model": config.to_dict(), "dataset": dataset, "batch_size": batch_size,
             "learning_rate": learning_rate, "lr_decay": lr_decay, "canvas_init": canvas_init,
-            "weight_average": weight_average,
+            "weight_average": weight_average, "lr_halving": None if lr_halving is None else list(lr_halving),
         },
     )
 
@@ -462,16 +503,19 @@ def train(
             model.cell.initial_canvas.assign(initial_canvas_logits(stream.mean_image(limit=10_000)))
         if average is not None and (not restored or WEIGHT_AVERAGE_KEY in state.withheld):
             average.reset()  # a new run, or one that averages from now on: from the weights it has
-        if restored and lr_decay == 1.0:  # a constant rate is optimizer state: use the one asked for now
-            model.optimizer.learning_rate.assign(learning_rate)
+        if restored and lr_decay == 1.0 and lr_halving is None:
+            model.optimizer.learning_rate.assign(learning_rate)  # a constant rate is optimizer state: use the one asked for now
     initial_epoch, initial_step = int(state.epoch.numpy()), int(state.step.numpy())
     if initial_step >= steps_per_epoch:  # steps_per_epoch was lowered since: that epoch is over
         initial_epoch, initial_step = initial_epoch + 1, 0
     if restored and verbose:
         print(f"Resuming from {restored} (epoch {initial_epoch}, step {initial_step}).")
     checkpoints = TrainingCheckpoints(state, save_every_steps, steps_per_epoch)
+    log_path = os.path.join(model_dir, TRAINING_LOG)
+    halving = [] if lr_halving is None else [HalveOnSlowProgress(log_path, *lr_halving)]
     callbacks = ([] if average is None else [average]) + [
-        TrainingLog(os.path.join(model_dir, TRAINING_LOG)),
+        TrainingLog(log_path),
+        *halving,
         checkpoints,
         BestEpochWeights(model_dir, average),
         SampleGridEachEpoch(os.path.join(model_dir, SAMPLES_DIR), num_samples=num_samples, seed=seed, weight_average=average),

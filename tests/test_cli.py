@@ -198,6 +198,7 @@ def test_the_package_names_load_on_first_use():
         (["export_tflite", "--model_dir=.", "--quantization=float32,int4"], "--quantization takes a list out of"),
         (["export_tflite", "--model_dir=.", "--set=z_size=3"], "--set needs --preset"),
         (["export_saved_model", "--model_dir=.", "--preset=mnst"], "Unknown preset 'mnst'"),
+        (["train", "--lr_halving=0.3"], "argument --lr_halving: must be GAIN,EPOCHS (nats > 0, epochs >= 1), e.g. 0.3,15, or off; received '0.3'."),
         (["explode"], "invalid choice: 'explode'"),
         ([], "expected a command: train, evaluate, sample"),
     ],
@@ -227,6 +228,25 @@ def test_absl_style_flags_still_parse():
     assert (args.preset, args.classifier, args.model_dir, args.batch_size) == ("cluttered_mnist", "draw",
                                                                               "runs/cluttered", 100)
     assert parser.parse_args(["train"]).model_dir == "runs/quickstart"  # the generator's stays
+
+
+def test_the_readme_command_lines_parse():
+    """Every `draw-tf` line of the README's "Command line" block parses (flags and values as written)."""
+    import shlex
+
+    from draw_tf.cli import build_parser
+
+    with open(os.path.join(REPO, "README.md")) as f:
+        section = f.read().split("## Command line", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.startswith("draw-tf ")]
+    assert len(lines) >= 6, block
+    parser = build_parser()
+    for line in lines:
+        args = parser.parse_args(shlex.split(line)[1:])  # a bad flag or value exits
+        assert args.command == shlex.split(line)[1]
+    recipe = parser.parse_args(shlex.split(lines[0])[1:])
+    assert (recipe.preset, recipe.weight_average, recipe.lr_halving) == ("mnist", 0.999, (0.3, 15))
 
 
 def test_cli_choices_match_the_library():
