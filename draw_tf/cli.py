@@ -215,7 +215,9 @@ FLAGS = {
         type=_lr_halving, metavar="GAIN,EPOCHS",
         help="Halve the (constant) learning rate after an epoch whose validation bound is less than GAIN nats below "
         "that of EPOCHS epochs earlier at the same rate (the shipped mnist model's rule: 0.3,15), or off. Default: as "
-        "the model_dir's run had it (off for a new run); a resumed run keeps the rate its checkpoint holds.",
+        "the model_dir's run had it (off for a new run). With the rule a resumed run keeps the rate its checkpoint holds "
+        "(--learning_rate must be the one it was last started with); with off --learning_rate replaces it, as for any "
+        "constant rate.",
     ),
     "jit_compile": dict(action=_AbslBool, default=False, help="Keras compile(jit_compile=True): XLA on the whole train step."),
     "jit_loss": dict(action=_AbslBool, default=True, help="XLA on the T-step forward and backward pass only (Draw(jit_loss=...))."),

@@ -13,30 +13,26 @@ from __future__ import annotations
 import math
 
 
-def parse_rule(text):
-    """`"GAIN,EPOCHS"` (e.g. "0.3,15") as (min_gain float > 0, window int >= 1)."""
-    parts = str(text).split(",")
-    try:
-        min_gain, window = float(parts[0]), int(parts[1])
-        if len(parts) != 2 or not (min_gain > 0 and math.isfinite(min_gain)) or window < 1:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise ValueError(
-            f"lr_halving must be GAIN,EPOCHS (nats > 0, epochs >= 1), e.g. 0.3,15, or off; received {text!r}."
-        ) from None
-    return min_gain, window
+_EXPECTED = "lr_halving must be GAIN,EPOCHS (nats > 0, whole epochs >= 1), e.g. 0.3,15, or off"
 
 
 def check_rule(rule):
-    """`rule` as a (min_gain, window) tuple, or None for None, False or "off"; another string is
-    parsed with `parse_rule`."""
+    """The rule as a (min_gain, window) tuple, or None (no rule) for None, False or "off".
+
+    `rule`: "GAIN,EPOCHS" (e.g. "0.3,15"), or a (gain, epochs) pair (as config.json stores it)."""
     if rule is None or rule is False or rule == "off":
         return None
-    if isinstance(rule, str):
-        return parse_rule(rule)
-    if not isinstance(rule, (tuple, list)) or len(rule) != 2:
-        raise ValueError(f"lr_halving must be (min_gain, window) or None, received {rule!r}.")
-    return parse_rule(f"{rule[0]},{rule[1]}")
+    parts = rule.split(",") if isinstance(rule, str) else rule
+    try:
+        gain, epochs = parts
+        if isinstance(epochs, bool) or (isinstance(epochs, str) and not epochs.strip().isdigit()):
+            raise ValueError
+        min_gain, window = float(gain), int(epochs)
+        if window != float(epochs) or window < 1 or not (min_gain > 0 and math.isfinite(min_gain)):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValueError(f"{_EXPECTED}; received {rule!r}.") from None
+    return min_gain, window
 
 
 def current_phase(records):
@@ -53,9 +49,10 @@ def current_phase(records):
 
 
 def progress_too_slow(records, min_gain, window):
-    """True when the last record's `val_loss` is less than `min_gain` below that of `window`
-    epochs earlier, both at the current rate. `records`: training-log dicts, by epoch."""
-    phase = current_phase(records)
-    if len(phase) <= window:
+    """True when the last record's `val_loss` is less than `min_gain` below that of the record
+    `window` epochs earlier, both at the current rate. `records`: training-log dicts, by epoch."""
+    phase = {r["epoch"]: r for r in current_phase(records)}
+    last = records[-1]["epoch"] if records else None
+    if last is None or last - window not in phase:
         return False
-    return phase[-1 - window]["val_loss"] - phase[-1]["val_loss"] < min_gain
+    return phase[last - window]["val_loss"] - phase[last]["val_loss"] < min_gain

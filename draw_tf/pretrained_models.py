@@ -24,6 +24,8 @@ import json
 import math
 import os
 
+from draw_tf import plateau  # plain Python
+
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "pretrained")
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"
@@ -241,7 +243,7 @@ def restore_run(name, model_dir, source=None):
         run_config = json.load(f)
     log = read_training_log(os.path.join(directory, LOG_FILE))
     model = _load(directory, seed=0)
-    model.compile(optimizer=adam_with_decay(run_config.get("learning_rate", 1e-3)))
+    model.compile(optimizer=adam_with_decay(_rate_after(log, run_config)))
     model.optimizer.build(model.trainable_variables)
     steps = int(log[-1]["steps"])
     model.optimizer.iterations.assign(steps)
@@ -258,6 +260,18 @@ def restore_run(name, model_dir, source=None):
     state.moments_start.assign(steps)  # Adam's bias correction restarts with its moments (draw_tf.optimizer)
     path = state.save(int(log[-1]["epoch"]))
     return {"model_dir": model_dir, "checkpoint": path, "epoch": log[-1]["epoch"], "optimizer": "fresh Adam"}
+
+
+def _rate_after(log, run_config):
+    """The constant learning rate a run had after the last epoch of its training log: that epoch's
+    rate, halved if the run's `lr_halving` rule fired at it (`draw_tf.plateau`)."""
+    if run_config.get("lr_decay", 1.0) != 1.0:  # a decaying rate's schedule restarts from its start
+        return run_config.get("learning_rate", 1e-3)
+    rate = log[-1].get("learning_rate", run_config.get("learning_rate", 1e-3))
+    rule = plateau.check_rule(run_config.get("lr_halving"))
+    if rule is not None and plateau.progress_too_slow([r for r in log if "val_loss" in r], *rule):
+        rate /= 2
+    return rate
 
 
 def _stored_dir(name, source):

@@ -437,8 +437,10 @@ def train(
     `lr_halving`: (min_gain, window) (or "0.3,15"): halve the constant rate after an epoch whose
     validation bound is less than min_gain nats below that of `window` epochs earlier at the same
     rate (`draw_tf.plateau`; the shipped `mnist` model's rule is 0.3 nats over 15 epochs); the rate
-    starts at `learning_rate`, and a resumed run keeps the rate its checkpoint holds. "off": a
-    constant rate. None: as the model_dir's run had it (off for a new run).
+    starts at `learning_rate`, and a resumed run keeps the rate its checkpoint holds (a
+    `learning_rate` other than the one the run was last started with is refused). "off": a
+    constant rate, which a resumed run takes from `learning_rate`. None: as the model_dir's run
+    had it (off for a new run).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}.")
@@ -446,18 +448,27 @@ def train(
         raise ValueError(f"learning_rate must be a positive number, received {learning_rate!r}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
+    stored_run = _stored_run_config(model_dir)  # the run's config.json, if it has one
     if weight_average is None:
-        weight_average = _stored_run_config(model_dir).get("weight_average", 0.0)
+        weight_average = stored_run.get("weight_average", 0.0)
     check_momentum(weight_average)
     if canvas_init not in CANVAS_INITS:
         raise ValueError(f"canvas_init must be one of {CANVAS_INITS}, received {canvas_init!r}.")
+    rule_source = "" if lr_halving is None else " (asked for)"
     if lr_halving is None:
-        lr_halving = _stored_run_config(model_dir).get("lr_halving")
+        lr_halving, rule_source = stored_run.get("lr_halving"), " (the model_dir's config.json; pass lr_halving off)"
     lr_halving = plateau.check_rule(lr_halving)
     if lr_halving is not None and (lr_decay != 1.0 or not validation):
         raise ValueError(
-            f"lr_halving needs a constant rate (lr_decay 1.0) and validation; received lr_decay={lr_decay!r}, "
-            f"validation={validation!r}."
+            f"lr_halving {lr_halving}{rule_source} needs a constant rate (lr_decay 1.0) and validation; received "
+            f"lr_decay={lr_decay!r}, validation={validation!r}."
+        )
+    resuming = bool(tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)))
+    if lr_halving is not None and resuming and learning_rate != stored_run.get("learning_rate", learning_rate):
+        raise ValueError(
+            f"learning_rate {learning_rate!r} differs from {stored_run['learning_rate']!r}, the one this run was last "
+            "started with: with lr_halving a resumed run keeps the rate its checkpoint holds. Pass the same "
+            "learning_rate, or lr_halving off to set a constant rate."
         )
     _check_model_dir(model_dir)
     stored = read_model_config(model_dir)

@@ -198,7 +198,7 @@ def test_the_package_names_load_on_first_use():
         (["export_tflite", "--model_dir=.", "--quantization=float32,int4"], "--quantization takes a list out of"),
         (["export_tflite", "--model_dir=.", "--set=z_size=3"], "--set needs --preset"),
         (["export_saved_model", "--model_dir=.", "--preset=mnst"], "Unknown preset 'mnst'"),
-        (["train", "--lr_halving=0.3"], "argument --lr_halving: must be GAIN,EPOCHS (nats > 0, epochs >= 1), e.g. 0.3,15, or off; received '0.3'."),
+        (["train", "--lr_halving=0.3"], "argument --lr_halving: must be GAIN,EPOCHS (nats > 0, whole epochs >= 1), e.g. 0.3,15, or off; received '0.3'."),
         (["explode"], "invalid choice: 'explode'"),
         ([], "expected a command: train, evaluate, sample"),
     ],
@@ -247,6 +247,13 @@ def test_the_readme_command_lines_parse():
         assert args.command == shlex.split(line)[1]
     recipe = parser.parse_args(shlex.split(lines[0])[1:])
     assert (recipe.preset, recipe.weight_average, recipe.lr_halving) == ("mnist", 0.999, (0.3, 15))
+    # docs/training.md's recipe is the same training
+    with open(os.path.join(REPO, "docs", "training.md")) as f:
+        section = f.read().split("## The recipe", 1)[1]
+    command = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    documented = parser.parse_args(shlex.split(command)[1:])
+    same = ("command", "preset", "dataset", "epochs", "learning_rate", "lr_decay", "lr_halving", "weight_average")
+    assert {k: getattr(documented, k) for k in same} == {k: getattr(recipe, k) for k in same}
 
 
 def test_cli_choices_match_the_library():
