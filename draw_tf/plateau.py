@@ -50,9 +50,10 @@ def current_phase(records):
 
 def progress_too_slow(records, min_gain, window):
     """True when the last record's `val_loss` is less than `min_gain` below that of the record
-    `window` epochs earlier, both at the current rate. `records`: training-log dicts, by epoch."""
-    phase = {r["epoch"]: r for r in current_phase(records)}
-    last = records[-1]["epoch"] if records else None
-    if last is None or last - window not in phase:
+    `window` epochs earlier, both at the current rate. `records`: training-log dicts, by epoch;
+    those without a validation are left out."""
+    records = [r for r in records if "val_loss" in r]
+    if not records:
         return False
-    return phase[last - window]["val_loss"] - phase[last]["val_loss"] < min_gain
+    earlier = {r["epoch"]: r for r in current_phase(records)}.get(records[-1]["epoch"] - window)
+    return earlier is not None and earlier["val_loss"] - records[-1]["val_loss"] < min_gain

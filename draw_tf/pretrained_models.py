@@ -269,7 +269,7 @@ def _rate_after(log, run_config):
         return run_config.get("learning_rate", 1e-3)
     rate = log[-1].get("learning_rate", run_config.get("learning_rate", 1e-3))
     rule = plateau.check_rule(run_config.get("lr_halving"))
-    if rule is not None and plateau.progress_too_slow([r for r in log if "val_loss" in r], *rule):
+    if rule is not None and plateau.progress_too_slow(log, *rule):
         rate /= 2
     return rate
 

@@ -297,10 +297,8 @@ class HalveOnSlowProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not os.path.exists(self.log_path):
             return
-        records = [r for r in read_training_log(self.log_path) if r["epoch"] <= epoch + 1 and "val_loss" in r]
-        if not records or records[-1]["epoch"] != epoch + 1:
-            return
-        if plateau.progress_too_slow(records, self.min_gain, self.window):
+        records = [r for r in read_training_log(self.log_path) if r["epoch"] <= epoch + 1]
+        if records and records[-1]["epoch"] == epoch + 1 and plateau.progress_too_slow(records, self.min_gain, self.window):
             rate = self.model.optimizer.learning_rate
             rate.assign(float(rate.numpy()) / 2)
             print(
