@@ -31,11 +31,15 @@ REQUIRE = os.environ.get("DRAW_TF_REQUIRE_BROWSER_TESTS") == "1"
 # native CPU) on the same .tflite file and noise. Same graph and kernels, but a different
 # instruction set: the order of float32 additions in the matmuls and the exp/tanh/sigmoid
 # approximations may differ in the last bits, and the T recurrent steps carry such differences
-# forward. Images and canvases are probabilities in [0, 1], so an absolute tolerance of 1e-5
-# (about 1/400 of a grey level) means "the same picture" while leaving over an order of magnitude
-# above the differences seen (2e-7 to 8e-7). The write windows are in pixels (gx, gy up to ~30,
-# sigma^2 and delta up to ~40): relative 1e-4 with 1e-4 absolute (seen: up to 2e-5 absolute).
-ATOL_IMAGES = 1e-5
+# forward. How far they carry depends on the weights: the quick preset's random weights gave 2e-7
+# to 8e-7; the trained `mnist` (epoch 122, whose canvas logits reach about +-20) gives 8e-6 on the
+# images and 1.2e-5 on the canvases (seeds 0 and 1), while the TF model itself differs from the
+# interpreter by 5e-5 / 7e-5 on the same noise (seeds 0-3). Images and canvases are probabilities
+# in [0, 1], so an absolute tolerance of 1e-4 (1/39 of a grey level) still means "the same picture"
+# and stays above the float32 spread between two correct implementations. The write windows are
+# in pixels (gx, gy up to ~30, sigma^2 and delta up to ~40): relative 1e-4 with 1e-4 absolute
+# (seen: up to 2e-5 absolute).
+ATOL_IMAGES = 1e-4
 RTOL_WINDOWS, ATOL_WINDOWS = 1e-4, 1e-4
 
 
