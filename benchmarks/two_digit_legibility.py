@@ -1,6 +1,6 @@
 """Do the two-digit model's samples show two recognisable digits? A number instead of a look.
 
-    python -m benchmarks.two_digit_legibility --data_dir=MNIST_DIR --model=unfinished_runs/mnist_two_digit
+    python -m benchmarks.two_digit_legibility --data_dir=MNIST_DIR --model=draw_tf/assets/pretrained/mnist_two_digit
     python -m benchmarks.two_digit_legibility --data_dir=MNIST_DIR --run=RUN --checkpoint=RUN/checkpoints/ckpt-N
 
 Each image (a 60x60 sample, or a real validation scene for reference) is cut into its pieces of
