@@ -74,6 +74,18 @@ def _float_in(low, high=None):
     return parse
 
 
+def _gradient_clip(text):
+    """tensor:C, global:C or off (cluttered.parse_gradient_clip), checked without TensorFlow."""
+    kind, _, value = text.partition(":")
+    try:
+        ok = (kind == "off" and not value) or (kind in ("tensor", "global") and 0 < float(value) < float("inf"))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected tensor:C, global:C (C > 0) or off, received {text!r}")
+    return text
+
+
 def _momentum(text):
     """0 (off) or a number in (0, 1): a moving average's momentum."""
     try:
@@ -322,6 +334,9 @@ def build_parser():
                    help="0 (off), or the momentum of a moving average of the weights (kept by Adam) that validation, the "
                    "kept epoch and model.keras use; the log also has the trained weights' validation. Default: as the "
                    "model_dir's run has it (off for a new run); a run cannot change it.")
+    p.add_argument("--gradient_clip", type=_gradient_clip, default="tensor:1", metavar="tensor:C|global:C|off",
+                   help="tensor:C clips each weight tensor's gradient to norm C on its own (Keras's clipnorm; default "
+                   "tensor:1, what the shipped classifiers trained with), global:C all of them together (global_clipnorm).")
     p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart
     parser.subcommands = sub
     return parser
@@ -623,6 +638,7 @@ def _train_classifier(args):
         verbose=1 if sys.stdout.isatty() else 2,
         init_weights=args.init_weights,
         weight_average=args.weight_average,
+        gradient_clip=args.gradient_clip,
     )
     result["model_dir"] = args.model_dir
     print(json.dumps(result, indent=2))

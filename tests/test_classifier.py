@@ -122,7 +122,7 @@ def test_classify_every_glimpse_trains_on_the_mean_of_every_glimpses_loss():
     x, y = quadrant_data(16)
     config = TINY.replace(num_classes=4, classify_every_glimpse=True)
     keras.utils.set_random_seed(0)
-    model = compile_classifier(DrawClassifier(config), learning_rate=1e-2, clipnorm=None)
+    model = compile_classifier(DrawClassifier(config), learning_rate=1e-2, gradient_clip="off")
     keras.utils.set_random_seed(0)
     reference = DrawClassifier(config.replace(classify_every_glimpse=False))
     assert [w.shape for w in model.weights] == [w.shape for w in reference.weights]
@@ -267,6 +267,7 @@ def test_full_mnist_gives_a_test_error_apart_from_validation(tmp_path, monkeypat
     result = cluttered.train_classifier(str(tmp_path / "baseline"), "baseline", data_dir=data_dir, epochs=1, batch_size=8, verbose=0)
     assert result["kind"] == "baseline" and result["config"] == {"image_shape": [100, 100, 1], "num_classes": 10}
     assert (result["train_digits"], result["validation_scenes"], result["test_scenes"]) == (40, 10, 50)
+    assert result["gradient_clip"] == "tensor:1"  # the default, recorded
     assert 0.0 <= result["test_error"] <= 1.0
     test_x, test_y = cluttered.held_out_scenes(data_dir, "test")
     val_x, _ = cluttered.held_out_scenes(data_dir, "validation")
@@ -295,6 +296,41 @@ def test_lr_decay_sets_each_epochs_rate_and_a_run_continues_with_its_adam_state_
     with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\] \(factor per epoch\), received 1.5"):
         cluttered.train_classifier(str(tmp_path / "other"), "baseline", lr_decay=1.5)
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("gradient_clip", ["tensor:1", "global:1", "off"])
+def test_gradient_clip_is_adam_on_the_gradients_clipped_per_tensor_or_globally(gradient_clip):
+    """compile_classifier's Adam, given gradients of norm 3 and 4 (global norm 5), moves the weights
+    as a plain Adam given them clipped by hand: each to norm 1 (tensor:1), both by 1/5 (global:1) or
+    not at all. Two steps with gradients of different sizes, since Adam's first step ignores scale."""
+    model = compile_classifier(baseline_classifier((8, 8, 1), num_classes=2), learning_rate=0.1, gradient_clip=gradient_clip)
+    reference = keras.optimizers.Adam(0.1)
+    variables = model.trainable_variables[:2]
+    copies = [tf.Variable(v.numpy()) for v in variables]
+    rng = np.random.default_rng(0)
+    for scale in (0.2, 1.0):
+        raw = [rng.standard_normal(v.shape).astype(np.float32) for v in variables]
+        raw = [g / np.linalg.norm(g) * n * scale for g, n in zip(raw, (3.0, 4.0))]
+        total = np.sqrt(sum(float(np.sum(g**2)) for g in raw))
+        if gradient_clip == "tensor:1":
+            clipped = [g * min(1.0, 1.0 / np.linalg.norm(g)) for g in raw]
+        elif gradient_clip == "global:1":
+            clipped = [g * min(1.0, 1.0 / total) for g in raw]
+        else:
+            clipped = raw
+        model.optimizer.apply_gradients(zip([tf.constant(g) for g in raw], variables))
+        reference.apply_gradients(zip([tf.constant(g) for g in clipped], copies))
+    for v, c in zip(variables, copies):
+        np.testing.assert_allclose(v.numpy(), c.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("text", ["tensor:0", "global:x", "global", "norm:1", "off:3", "tensor:inf"])
+def test_a_bad_gradient_clip_is_refused_in_one_line_before_anything_is_written(tmp_path, text):
+    from draw_tf import cluttered
+
+    with pytest.raises(ValueError, match=r"^gradient_clip must be tensor:C, global:C \(C > 0\) or off, received '") as e:
+        cluttered.train_classifier(str(tmp_path / "run"), "baseline", gradient_clip=text)
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists()
 
 
 def test_window_shift_moves_the_windows_of_glimpses_after_the_first():
