@@ -32,6 +32,7 @@ COMMANDS = {
 # draw_tf.export.QUANTIZATIONS, draw_tf.distribute.STRATEGIES and draw_tf.cluttered.KINDS.
 QUANTIZATIONS = ("float32", "float16", "int8")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+GRADIENT_CLIP_DEFAULT = "tensor:1"  # draw_tf.gradient_clip.DEFAULT
 CANVAS_INITS = ("data", "zeros")  # draw_tf.training.CANVAS_INITS
 CLASSIFIERS = ("draw", "baseline")
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError)  # raised by draw_tf for bad input
@@ -75,14 +76,13 @@ def _float_in(low, high=None):
 
 
 def _gradient_clip(text):
-    """tensor:C, global:C or off (cluttered.parse_gradient_clip), checked without TensorFlow."""
-    kind, _, value = text.partition(":")
+    """tensor:C, global:C or off (`draw_tf.gradient_clip`)."""
+    from draw_tf import gradient_clip  # plain Python
+
     try:
-        ok = (kind == "off" and not value) or (kind in ("tensor", "global") and 0 < float(value) < float("inf"))
-    except ValueError:
-        ok = False
-    if not ok:
-        raise argparse.ArgumentTypeError(f"expected tensor:C, global:C (C > 0) or off, received {text!r}")
+        gradient_clip.adam_arguments(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("gradient_clip ")) from None
     return text
 
 
@@ -334,7 +334,7 @@ def build_parser():
                    help="0 (off), or the momentum of a moving average of the weights (kept by Adam) that validation, the "
                    "kept epoch and model.keras use; the log also has the trained weights' validation. Default: as the "
                    "model_dir's run has it (off for a new run); a run cannot change it.")
-    p.add_argument("--gradient_clip", type=_gradient_clip, default="tensor:1", metavar="tensor:C|global:C|off",
+    p.add_argument("--gradient_clip", type=_gradient_clip, default=GRADIENT_CLIP_DEFAULT, metavar="tensor:C|global:C|off",
                    help="tensor:C clips each weight tensor's gradient to norm C on its own (Keras's clipnorm; default "
                    "tensor:1, what the shipped classifiers trained with), global:C all of them together (global_clipnorm).")
     p.set_defaults(model_dir=DEFAULT_CLASSIFIER_DIR)  # not the generator's runs/quickstart

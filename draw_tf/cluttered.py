@@ -18,6 +18,7 @@ import time
 import keras
 import numpy as np
 
+from draw_tf import gradient_clip as gradient_clips
 from draw_tf import mnist_scenes
 from draw_tf.classifier import DrawClassifier, baseline_classifier, get_classifier_preset
 from draw_tf.files import atomic_path
@@ -85,35 +86,15 @@ def build_classifier(kind, preset="cluttered_mnist", **overrides):
     raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
 
 
-GRADIENT_CLIPS = ("tensor", "global", "off")
-DEFAULT_GRADIENT_CLIP = "tensor:1"  # what every classifier shipped so far trained with
-
-
-def parse_gradient_clip(text):
-    """"tensor:C" (each weight tensor's gradient clipped to norm C on its own: Keras's `clipnorm`),
-    "global:C" (all of them together to global norm C: `global_clipnorm`, as the DRAW generator
-    does with C = 10) or "off" -> Adam's keyword arguments."""
-    kind, _, value = str(text).partition(":")
-    if kind == "off" and not value:
-        return {}
-    try:
-        norm = float(value)
-    except ValueError:
-        norm = None
-    if kind not in GRADIENT_CLIPS[:2] or norm is None or not norm > 0 or norm == float("inf"):
-        raise ValueError(f"gradient_clip must be tensor:C, global:C (C > 0) or off, received {text!r}.")
-    return {"clipnorm" if kind == "tensor" else "global_clipnorm": norm}
-
-
-def compile_classifier(model, learning_rate=1e-3, gradient_clip=DEFAULT_GRADIENT_CLIP, weight_average=0.0):
-    """Adam with the gradient clipped as `gradient_clip` says (`parse_gradient_clip`; by default
+def compile_classifier(model, learning_rate=1e-3, gradient_clip=gradient_clips.DEFAULT, weight_average=0.0):
+    """Adam with the gradient clipped as `gradient_clip` says (`draw_tf.gradient_clip`; by default
     each weight tensor's gradient to norm 1 on its own, not their global norm); with
     `weight_average` M > 0 Adam also keeps the moving average of the weights, average <- M average +
     (1 - M) weights after every step (from the first step's weights), which
     `optimizer_average_applied` puts in the model."""
     average = dict(use_ema=True, ema_momentum=float(weight_average)) if weight_average else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, **parse_gradient_clip(gradient_clip), **average),
+        optimizer=keras.optimizers.Adam(learning_rate, **gradient_clips.adam_arguments(gradient_clip), **average),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -236,7 +217,7 @@ def check_run_config(model_dir, described):
 def train_classifier(
     model_dir, kind="draw", preset="cluttered_mnist", data_dir=None, epochs=10, batch_size=64,
     learning_rate=1e-3, seed=0, steps_per_epoch=None, held_out_limit=None, verbose=2, overrides=None, lr_decay=1.0,
-    init_weights=None, weight_average=None, gradient_clip=DEFAULT_GRADIENT_CLIP,
+    init_weights=None, weight_average=None, gradient_clip=gradient_clips.DEFAULT,
 ):
     """Trains `kind` (draw or baseline) on fresh cluttered scenes of the `train` digits and
     validates every epoch on scenes of the `validation` digits (held-out training digits); the
@@ -254,13 +235,13 @@ def train_classifier(
     weights (`compile_classifier`) that validation, the kept epoch, `model.keras` and the result
     use; the log also gets the trained weights' validation (`val_accuracy_unaveraged`). None: as
     the model_dir's run has it (off for a new run); a run cannot change it. `gradient_clip`: see
-    `parse_gradient_clip`; like the rate, given again when a run is resumed (the result records
+    `draw_tf.gradient_clip`; like the rate, given again when a run is resumed (the result records
     it). Returns the result dict."""
     if kind not in KINDS:
         raise ValueError(f"Unknown classifier kind {kind!r}; expected one of {list(KINDS)}.")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay must be a number in (0, 1] (factor per epoch), received {lr_decay!r}.")
-    parse_gradient_clip(gradient_clip)
+    gradient_clips.adam_arguments(gradient_clip)  # checked before anything is written
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise ValueError(f"model_dir must be a directory, received the file {model_dir!r}.")
     config = get_classifier_preset(preset, **(overrides or {}))
