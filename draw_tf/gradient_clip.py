@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 
-MODES = ("tensor", "global", "off")
 DEFAULT = "tensor:1"  # what every classifier shipped so far trained with
 
 
@@ -22,6 +21,6 @@ def adam_arguments(text):
         norm = float(value)
     except ValueError:
         norm = math.nan
-    if kind not in MODES[:2] or not 0 < norm < math.inf:
+    if kind not in ("tensor", "global") or not 0 < norm < math.inf:
         raise ValueError(f"gradient_clip must be tensor:C, global:C (C > 0) or off, received {text!r}.")
     return {"clipnorm" if kind == "tensor" else "global_clipnorm": norm}
